@@ -1,0 +1,205 @@
+"""The catalogue: every kind and event type, declared once with its fields and effect.
+
+A kind declares its collection, the fields of its `registered` event and the
+view those fields start. A world event type declares its data fields (a
+marshmallow schema) and `apply(view, fact)`, its effect on the record's view.
+Adding an event type is one decorated class in the kind's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+
+from events.parties import Party
+from events.valid_time import InvalidValidTime, ValidTime
+
+View = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A world event as the fold reads it: corrections applied, valid time parsed."""
+
+    id: str
+    type: str
+    valid: ValidTime
+    data: Mapping[str, Any]
+    position: int
+
+    @property
+    def order(self) -> tuple[Any, ...]:
+        """Valid order: lower bound, then upper bound, then position."""
+        upper = self.valid.upper.toordinal() if self.valid.upper else 10**7
+        return (self.valid.lower.toordinal(), upper, self.position)
+
+
+class EventData(Schema):
+    """Base schema of an event's data; unknown fields are errors."""
+
+    class Meta:
+        unknown = RAISE
+
+    apply: ClassVar[Callable[[View, Fact], None]]
+
+
+class Ref(fields.String):
+    """The id of another record, of one of `kinds`; existence is the registry's check."""
+
+    def __init__(self, *kinds: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kinds = kinds
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    kind: str
+    schema: type[EventData]
+
+    def apply(self, view: View, fact: Fact) -> None:
+        self.schema.apply(view, fact)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    collection: str
+    registered: type[EventData]
+    initial: Callable[[Mapping[str, Any]], View]
+    statuses: tuple[str, ...]
+    events: dict[str, EventType] = field(default_factory=dict)
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+META_TYPES = ("registered", "corrected", "retracted")
+
+
+class Catalogue:
+    def __init__(self) -> None:
+        self.kinds: dict[str, Kind] = {}
+
+    def kind(
+        self,
+        name: str,
+        collection: str,
+        statuses: tuple[str, ...],
+        initial: Callable[[Mapping[str, Any]], View],
+    ) -> Callable[[type[EventData]], type[EventData]]:
+        """Declare a kind by decorating the schema of its `registered` event."""
+
+        def declare(schema: type[EventData]) -> type[EventData]:
+            self.kinds[name] = Kind(name, collection, schema, initial, statuses)
+            return schema
+
+        return declare
+
+    def event(self, name: str, *kinds: str) -> Callable[[type[EventData]], type[EventData]]:
+        """Declare a world event type for one or more kinds."""
+
+        def declare(schema: type[EventData]) -> type[EventData]:
+            for kind in kinds:
+                self.kinds[kind].events[name] = EventType(name, kind, schema)
+            return schema
+
+        return declare
+
+    def by_collection(self, collection: str) -> Kind | None:
+        return next((k for k in self.kinds.values() if k.collection == collection), None)
+
+    def event_type(self, kind: str, name: str) -> EventType:
+        try:
+            return self.kinds[kind].events[name]
+        except KeyError:
+            allowed = ", ".join(sorted(self.kinds[kind].events)) if kind in self.kinds else ""
+            raise UnknownEventType(
+                f"{name!r} is not an event type of a {kind}; allowed: {allowed}"
+            ) from None
+
+    def all_type_names(self) -> set[str]:
+        names = set(META_TYPES)
+        for kind in self.kinds.values():
+            names.update(kind.events)
+        return names
+
+    def __iter__(self) -> Iterator[Kind]:
+        return iter(self.kinds.values())
+
+
+CATALOGUE = Catalogue()
+
+
+class ValidField(fields.String):
+    """An EDTF valid time; deserialises to its normalised text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return ValidTime.parse(value).text
+        except InvalidValidTime as error:
+            raise ValidationError(str(error)) from error
+
+
+class SourceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    title = fields.String(required=True, validate=lambda s: bool(s.strip()))
+    url = fields.Url(load_default=None, allow_none=True)
+    quote = fields.String(load_default=None, allow_none=True)
+
+
+class EnvelopeInput(Schema):
+    """The common part of every appended event: type, valid time, sources, note."""
+
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(required=True)
+    valid = ValidField(required=True)
+    sources = fields.List(fields.Nested(SourceSchema), load_default=list)
+    note = fields.String(load_default=None, allow_none=True)
+
+
+class CorrectionInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    changes = fields.Dict(keys=fields.String(), required=True)
+    reason = fields.String(required=True, validate=lambda s: bool(s.strip()))
+    sources = fields.List(fields.Nested(SourceSchema), load_default=list)
+    note = fields.String(load_default=None, allow_none=True)
+
+    @validates_schema
+    def changes_not_empty(self, data: Mapping[str, Any], **_: Any) -> None:
+        if not data.get("changes"):
+            raise ValidationError("a correction must change at least one field", "changes")
+
+
+class RetractionInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(required=True, validate=lambda s: bool(s.strip()))
+    sources = fields.List(fields.Nested(SourceSchema), load_default=list)
+    note = fields.String(load_default=None, allow_none=True)
+
+
+def references(schema: type[EventData], data: Mapping[str, Any]) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """(field, record id, allowed kinds) for every record id the data refers to."""
+    for name, declared in schema._declared_fields.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        inner = declared.inner if isinstance(declared, fields.List) else declared
+        values = value if isinstance(declared, fields.List) else [value]
+        for item in values:
+            if isinstance(inner, Ref):
+                yield name, item, inner.kinds
+            elif isinstance(inner, Party) and not (len(item) == 2 and item.isupper()):
+                yield name, item, ("organisation",)

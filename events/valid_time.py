@@ -1,0 +1,118 @@
+"""Valid time: EDTF values (levels 0 and 1, plus sub-year groups) as inclusive day bounds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from edtf import EDTFParseException, parse_edtf
+from edtf.parser.parser_classes import (
+    Date,
+    DateAndTime,
+    EDTFObject,
+    Interval,
+    Level1Interval,
+    Level2Season,
+    PartialUncertainOrApproximate,
+    Season,
+    UncertainOrApproximate,
+    Unspecified,
+    UnspecifiedIntervalSection,
+)
+
+ACCEPTED_POINTS = (Date, DateAndTime, Season, Level2Season, UncertainOrApproximate, Unspecified)
+
+
+class InvalidValidTime(ValueError):
+    """The text is not an EDTF value the registry accepts."""
+
+
+@dataclass(frozen=True)
+class ValidTime:
+    """An EDTF value with inclusive day bounds.
+
+    `lower`/`upper` bound the whole value (`upper` is None for an open end);
+    `certain_from` is the first day on which the event has certainly happened:
+    the upper bound of a point, or of an interval's start.
+    """
+
+    text: str
+    lower: dt.date
+    upper: dt.date | None
+    certain_from: dt.date
+    is_interval: bool
+
+    @classmethod
+    def parse(cls, text: object) -> ValidTime:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidValidTime("must be an EDTF string such as 2006, 2011-05 or 2018-04-04/2018-04-05")
+        text = text.strip()
+        try:
+            value = parse_edtf(text)
+        except (EDTFParseException, ValueError, TypeError) as error:
+            raise InvalidValidTime(f"{text!r} is not valid EDTF") from error
+        if isinstance(value, (Interval, Level1Interval)):
+            start, end = value.lower, value.upper
+            if isinstance(start, UnspecifiedIntervalSection):
+                raise InvalidValidTime(f"{text!r}: an interval's start must be known")
+            start_lower, start_upper = _point_bounds(start, text)
+            if isinstance(end, UnspecifiedIntervalSection):
+                upper = None
+            else:
+                end_lower, upper = _point_bounds(end, text)
+                if end_lower < start_lower:
+                    raise InvalidValidTime(f"{text!r}: the interval ends before it starts")
+            return cls(text, start_lower, upper, start_upper, True)
+        lower, upper = _point_bounds(value, text)
+        return cls(text, lower, upper, upper, False)
+
+    def certainty(self, day: dt.date) -> str:
+        """`certain`, `uncertain` or `not_yet` as of `day`."""
+        if self.certain_from <= day:
+            return "certain"
+        if self.lower <= day:
+            return "uncertain"
+        return "not_yet"
+
+    def contains(self, day: dt.date) -> bool:
+        return self.lower <= day and (self.upper is None or day <= self.upper)
+
+    def bounds(self) -> dict[str, str | None]:
+        return {
+            "valid_lower": self.lower.isoformat(),
+            "valid_upper": self.upper.isoformat() if self.upper else None,
+        }
+
+
+def _point_bounds(value: EDTFObject, text: str) -> tuple[dt.date, dt.date]:
+    if isinstance(value, PartialUncertainOrApproximate) or not isinstance(value, ACCEPTED_POINTS):
+        raise InvalidValidTime(f"{text!r}: only EDTF levels 0 and 1 and sub-year groups are accepted")
+    try:
+        lower = dt.date(*value.lower_strict()[:3])
+        upper = dt.date(*value.upper_strict()[:3])
+    except (TypeError, ValueError) as error:
+        raise InvalidValidTime(f"{text!r} has no finite day bounds") from error
+    return lower, upper
+
+
+def parse_day(text: object) -> dt.date:
+    """A calendar day `YYYY-MM-DD`, strictly."""
+    if not isinstance(text, str) or len(text) != 10:
+        raise ValueError("must be a day YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise ValueError("must be a day YYYY-MM-DD") from error
+
+
+def parse_instant(text: object) -> dt.datetime:
+    """An RFC 3339 instant with a time zone, returned in UTC."""
+    if not isinstance(text, str) or "T" not in text.upper():
+        raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z")
+    try:
+        value = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z") from error
+    if value.tzinfo is None:
+        raise ValueError("an RFC 3339 instant needs a time zone (Z or ±hh:mm)")
+    return value.astimezone(dt.timezone.utc)

@@ -1,0 +1,73 @@
+"""The global log's hash chain: canonical envelopes, SHA-256 linked by `prev_hash`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from registry.database import Cursor
+
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def envelope_hash(envelope: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of the envelope without `hash`."""
+    return hashlib.sha256(canonical({k: v for k, v in envelope.items() if k != "hash"})).hexdigest()
+
+
+def utc_now() -> str:
+    return format_instant(dt.datetime.now(dt.timezone.utc))
+
+
+def format_instant(value: dt.datetime) -> str:
+    """Fixed-width RFC 3339 in UTC, so text order is time order."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def append_to_log(
+    cursor: Cursor,
+    entries: Sequence[dict[str, Any]],
+    idempotency: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Give entries their positions, `recorded_at` and hashes, and store them.
+
+    Runs inside the transaction that stores the events, after the store's write
+    lock is held, so positions are gap-free and in commit order.
+    """
+    head = cursor.execute(
+        "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1"
+    ).one()
+    position, prev_hash, last_time = (head[0], head[1], head[2]) if head else (0, GENESIS, "")
+    recorded_at = max(utc_now(), last_time)
+    stored = []
+    for entry in entries:
+        position += 1
+        envelope = {**entry, "position": position, "recorded_at": recorded_at, "prev_hash": prev_hash}
+        envelope["hash"] = prev_hash = envelope_hash(envelope)
+        stored.append(envelope)
+    cursor.executemany(
+        "INSERT INTO {event_log} (position, event_id, record, kind, type, version, target,"
+        " recorded_at, hash, envelope) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                e["position"], e["id"], e["record"], e["kind"], e["type"], e["version"],
+                e["data"].get("target") if e["type"] in ("corrected", "retracted") else None,
+                e["recorded_at"], e["hash"], json.dumps(e, ensure_ascii=False),
+            )
+            for e in stored
+        ],
+    )
+    if idempotency:
+        cursor.execute(
+            "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
+            (idempotency["key"], idempotency["actor"], idempotency["fingerprint"],
+             idempotency["outcome"], recorded_at),
+        )
+    return stored

@@ -1,0 +1,162 @@
+"""One way to run SQL on either engine, sharing the event store's connection pool."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+TABLES = (
+    "event_log",
+    "idempotency",
+    "tokens",
+    "projection_position",
+    "records",
+    "view_segments",
+    "timeline",
+)
+PLACEHOLDER = re.compile(r"\{(" + "|".join(TABLES) + r")\}")
+
+
+class Row(tuple):  # type: ignore[type-arg]
+    """A row readable by position and by column name, like `sqlite3.Row`."""
+
+    names: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self.names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+
+def _row_factory(cursor: Any) -> Any:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    row_class = type("Row", (Row,), {"names": names})
+    return lambda values: row_class(values)
+
+
+class Cursor:
+    """A cursor that takes `?` placeholders and `{table}` names on both engines."""
+
+    def __init__(self, raw: Any, database: Database) -> None:
+        self.raw = raw
+        self.database = database
+        if database.engine == "postgres":
+            raw.row_factory = _row_factory
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self.database.sql(statement), tuple(params))
+        return self
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self.database.sql(statement), [tuple(r) for r in rows])
+
+    def one(self) -> Any:
+        return self.raw.fetchone()
+
+    def all(self) -> list[Any]:
+        return list(self.raw.fetchall())
+
+    def scalar(self) -> Any:
+        row = self.raw.fetchone()
+        return None if row is None else row[0]
+
+
+class Database:
+    """SQL for the registry's own tables, beside the event store's, in one database."""
+
+    def __init__(self, datastore: Any, engine: str, schema: str = "public") -> None:
+        self.datastore = datastore
+        self.engine = engine
+        self.schema = schema
+        self._sql: dict[str, str] = {}
+
+    def table(self, name: str) -> str:
+        return f'"{self.schema}".{name}' if self.engine == "postgres" else name
+
+    def sql(self, statement: str) -> str:
+        cached = self._sql.get(statement)
+        if cached is None:
+            cached = PLACEHOLDER.sub(lambda m: self.table(m.group(1)), statement)
+            if self.engine == "postgres":
+                cached = cached.replace("?", "%s")
+            self._sql[statement] = cached
+        return cached
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as raw:
+            yield Cursor(raw, self)
+
+    @contextmanager
+    def write(self, lock: str | None = None) -> Iterator[Cursor]:
+        """A write transaction; `lock` names a lock held until commit (one writer per name)."""
+        if self.engine == "sqlite":
+            with self.datastore.get_connection(commit=True) as conn:
+                raw_conn = conn._sqlite_conn
+                raw = raw_conn.cursor()
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Cursor(raw, self)
+                except BaseException:
+                    raw_conn.rollback()
+                    raise
+                try:
+                    raw_conn.commit()
+                except Exception as error:
+                    raise IntegrityError(error) from error
+            return
+        with self.datastore.transaction(commit=True) as raw:
+            cursor = Cursor(raw, self)
+            if lock:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.schema}.{lock}",))
+            yield cursor
+
+    def create_tables(self) -> None:
+        big = "BIGINT" if self.engine == "postgres" else "INTEGER"
+        statements = [
+            f"""CREATE TABLE IF NOT EXISTS {{event_log}} (
+                position {big} PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+                record TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL,
+                version {big} NOT NULL, target TEXT, recorded_at TEXT NOT NULL,
+                hash TEXT NOT NULL, envelope TEXT NOT NULL, UNIQUE (record, version))""",
+            "CREATE INDEX IF NOT EXISTS event_log_record ON {event_log} (record, position)",
+            "CREATE INDEX IF NOT EXISTS event_log_type ON {event_log} (type, position)",
+            "CREATE INDEX IF NOT EXISTS event_log_kind ON {event_log} (kind, position)",
+            "CREATE INDEX IF NOT EXISTS event_log_recorded ON {event_log} (recorded_at)",
+            "CREATE INDEX IF NOT EXISTS event_log_target ON {event_log} (target)",
+            """CREATE TABLE IF NOT EXISTS {idempotency} (
+                key TEXT NOT NULL, actor TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                outcome TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (actor, key))""",
+            """CREATE TABLE IF NOT EXISTS {tokens} (
+                name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL, revoked_at TEXT)""",
+            f"""CREATE TABLE IF NOT EXISTS {{projection_position}} (
+                name TEXT PRIMARY KEY, position {big} NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS {{records}} (
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, series TEXT,
+                registered_position {big} NOT NULL, head TEXT NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS records_kind ON {records} (kind, id)",
+            "CREATE INDEX IF NOT EXISTS records_series ON {records} (series)",
+            f"""CREATE TABLE IF NOT EXISTS {{view_segments}} (
+                record TEXT NOT NULL, valid_from {big} NOT NULL,
+                sys_from {big} NOT NULL, sys_to {big} NOT NULL, state TEXT NOT NULL)""",
+            """CREATE INDEX IF NOT EXISTS view_segments_lookup
+                ON {view_segments} (record, valid_from, sys_from, sys_to)""",
+            """CREATE INDEX IF NOT EXISTS view_segments_alive ON {view_segments} (record, sys_to)""",
+            f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
+                event_id TEXT PRIMARY KEY, record TEXT NOT NULL, kind TEXT NOT NULL,
+                type TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
+                valid_upper {big}, item TEXT NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS timeline_valid ON {timeline} (valid_lower, valid_upper, position)",
+        ]
+        with self.write() as cursor:
+            for statement in statements:
+                cursor.execute(statement)

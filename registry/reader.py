@@ -1,0 +1,290 @@
+"""Reads: views on both time axes, lists, history, snapshot, timeline and the log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from events import CATALOGUE, ValidTime, meeting_status
+from registry.chain import GENESIS, format_instant, utc_now
+from registry.database import Cursor, Database
+from registry.errors import NotFound
+from registry.projection import ViewProjection, _position
+from registry.temporal import read_log
+
+MAX_PAGE = 1000
+SERIES_KINDS = ("body", "dialogue")
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point on both axes: a valid day, and the log position known at an instant."""
+
+    day: dt.date
+    known_at: str
+    position: int
+
+
+class Reader:
+    def __init__(self, database: Database, projection: ViewProjection) -> None:
+        self.database = database
+        self.projection = projection
+
+    # Points in time
+
+    def _point(self, cursor: Cursor, as_of: dt.date | None, known_at: dt.datetime | None) -> Point:
+        projected = _position(cursor)
+        day = as_of or dt.datetime.now(dt.timezone.utc).date()
+        if known_at is None:
+            return Point(day, utc_now(), projected)
+        instant = format_instant(known_at)
+        known = cursor.execute("SELECT MAX(position) FROM {event_log} WHERE recorded_at <= ?", (instant,)).scalar()
+        return Point(day, instant, min(projected, int(known or 0)))
+
+    # Record views
+
+    def view(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
+        """The record as of a day, as known at an instant. Raises NotFound."""
+        with self.database.read() as cursor:
+            point = self._point(cursor, as_of, known_at)
+            kind = self._kind_at(cursor, record_id, point)
+            return self._view(cursor, record_id, kind, point)
+
+    def list(self, collection: str, as_of: dt.date | None, known_at: dt.datetime | None, *,
+             status: str | None = None, party: str | None = None, limit: int = 100,
+             cursor_id: str | None = None) -> dict[str, Any]:
+        kind = CATALOGUE.by_collection(collection)
+        if kind is None:
+            raise NotFound(f"no collection {collection!r}")
+        with self.database.read() as cursor:
+            point = self._point(cursor, as_of, known_at)
+            items, more = self._collection(cursor, kind.name, point, status, party, limit, cursor_id)
+        return {
+            "items": items,
+            "next": items[-1]["id"] if more else None,
+            "as_of": point.day.isoformat(),
+            "known_at": point.known_at,
+        }
+
+    def snapshot(self, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
+        with self.database.read() as cursor:
+            point = self._point(cursor, as_of, known_at)
+            records = {
+                kind.collection: self._collection(cursor, kind.name, point, None, None, None, None)[0]
+                for kind in CATALOGUE
+            }
+        return {"as_of": point.day.isoformat(), "known_at": point.known_at,
+                "position": point.position, "records": records}
+
+    def history(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
+        with self.database.read() as cursor:
+            point = self._point(cursor, as_of, known_at)
+            self._kind_at(cursor, record_id, point)
+            envelopes = self._envelopes(cursor, record_id, point.position)
+        knowledge = read_log(envelopes)
+        items = []
+        for event_id, envelope in knowledge.envelopes.items():
+            state = knowledge.states[event_id]
+            item = {**envelope, "state": state, "certainty": None}
+            if state == "corrected":
+                item["corrections"] = knowledge.corrections[event_id]
+            if state == "retracted":
+                item["retracted_by"] = knowledge.retracted_by[event_id]
+            if envelope["type"] != "registered":
+                effective = knowledge.effective[event_id]
+                valid = ValidTime.parse(effective["valid"])
+                item["certainty"] = valid.certainty(point.day)
+                if state == "corrected":
+                    item["effective"] = {"valid": valid.text, **valid.bounds(), "data": effective["data"]}
+                item["_order"] = (valid.lower, valid.upper or dt.date.max, envelope["position"])
+            items.append(item)
+        registered, world = items[0], sorted(items[1:], key=lambda i: i.pop("_order"))
+        return {"items": [registered, *world], "as_of": point.day.isoformat(), "known_at": point.known_at}
+
+    def _kind_at(self, cursor: Cursor, record_id: str, point: Point) -> str:
+        row = cursor.execute(
+            "SELECT kind, registered_position FROM {records} WHERE id = ?", (record_id,)).one()
+        if row is None or row[1] > point.position:
+            raise NotFound(f"no record {record_id!r}" + (" known at that time" if row else ""))
+        return str(row[0])
+
+    def _state(self, cursor: Cursor, record_id: str, point: Point) -> dict[str, Any]:
+        row = cursor.execute(
+            "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
+            " AND sys_to > ? ORDER BY valid_from DESC LIMIT 1",
+            (record_id, point.day.toordinal(), point.position, point.position),
+        ).one()
+        return json.loads(row[0])  # type: ignore[no-any-return]
+
+    def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point,
+              state: dict[str, Any] | None = None) -> dict[str, Any]:
+        state = state or self._state(cursor, record_id, point)
+        version = cursor.execute(
+            "SELECT MAX(version) FROM {event_log} WHERE record = ? AND position <= ?",
+            (record_id, point.position)).scalar()
+        fields = dict(state["view"])
+        status = fields.pop("status")
+        if kind == "meeting":
+            status = meeting_status({**fields, "status": status}, point.day)
+        view = {
+            "id": record_id, "kind": kind, "status": status, "version": int(version),
+            "as_of": point.day.isoformat(), "known_at": point.known_at,
+            "uncertain": state["uncertain"], **fields,
+        }
+        if kind in SERIES_KINDS:
+            view["meetings"] = self._meetings(cursor, record_id, point)
+        return view
+
+    def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None,
+                    party: str | None, limit: int | None, after_id: str | None) -> tuple[list[dict[str, Any]], bool]:
+        rows = cursor.execute(
+            "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ? ORDER BY id",
+            (kind, point.position, after_id or ""),
+        ).all()
+        items: list[dict[str, Any]] = []
+        for (record_id,) in [tuple(r) for r in rows]:
+            state = self._state(cursor, record_id, point)
+            if not state["has_world"]:
+                continue
+            view = self._view(cursor, record_id, kind, point, state)
+            if status is not None and view["status"] != status:
+                continue
+            if party is not None and party not in (view.get("parties") or view.get("members") or []):
+                continue
+            if limit is not None and len(items) == limit:
+                return items, True
+            items.append(view)
+        return items, False
+
+    def _meetings(self, cursor: Cursor, series: str, point: Point) -> dict[str, Any]:
+        """The series' meetings as of the point: how many held, the last and the next."""
+        rows = cursor.execute(
+            "SELECT id FROM {records} WHERE kind = 'meeting' AND series = ? AND registered_position <= ?",
+            (series, point.position),
+        ).all()
+        held, upcoming = [], []
+        for (meeting_id,) in [tuple(r) for r in rows]:
+            view = self._view(cursor, meeting_id, "meeting", point)
+            if view["series"] != series:
+                continue
+            if view["status"] in ("held", "in_progress"):
+                held.append(view)
+            elif view["status"] == "scheduled":
+                upcoming.append(view)
+        last = max(held, key=lambda m: (ValidTime.parse(m["held"]).lower, m["ordinal"] or 0), default=None)
+        following = min(upcoming, key=lambda m: ValidTime.parse(m["planned"]).lower, default=None)
+        ordinals = [m["ordinal"] for m in held if m["ordinal"]]
+        return {
+            "held": len(held),
+            "last_ordinal": max(ordinals, default=None),
+            "last": last and {"id": last["id"], "ordinal": last["ordinal"], "valid": last["held"],
+                              "place": last["place"]},
+            "next": following and {"id": following["id"], "planned": following["planned"],
+                                   "place": following["place"]},
+        }
+
+    # The global log
+
+    def timeline(self, start: dt.date | None, end: dt.date | None, *, kind: str | None = None,
+                 type: str | None = None, record: str | None = None) -> dict[str, Any]:
+        clauses, params = ["1 = 1"], []
+        if end is not None:
+            clauses.append("valid_lower <= ?")
+            params.append(end.toordinal())
+        if start is not None:
+            clauses.append("(valid_upper IS NULL OR valid_upper >= ?)")
+            params.append(start.toordinal())
+        for column, value in (("kind", kind), ("type", type), ("record", record)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        with self.database.read() as cursor:
+            rows = cursor.execute(
+                f"SELECT item FROM {{timeline}} WHERE {' AND '.join(clauses)}"
+                " ORDER BY valid_lower, COALESCE(valid_upper, 99999999), position",
+                params,
+            ).all()
+        return {"items": [json.loads(r[0]) for r in rows]}
+
+    def events(self, after: int, limit: int, *, type: str | None = None, kind: str | None = None,
+               record: str | None = None) -> dict[str, Any]:
+        clauses, params = ["position > ?"], [after]
+        for column, value in (("type", type), ("kind", kind), ("record", record)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        with self.database.read() as cursor:
+            rows = cursor.execute(
+                f"SELECT envelope FROM {{event_log}} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
+                [*params, limit],
+            ).all()
+            last = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
+        items = [json.loads(r[0]) for r in rows]
+        return {
+            "items": items,
+            "next": items[-1]["position"] if items else after,
+            "last_position": int(last or 0),
+            "full": len(items) == limit,
+        }
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        with self.database.read() as cursor:
+            row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
+        if row is None:
+            raise NotFound(f"no event {event_id!r}")
+        return json.loads(row[0])  # type: ignore[no-any-return]
+
+    def head(self) -> dict[str, Any]:
+        with self.database.read() as cursor:
+            row = cursor.execute(
+                "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
+        if row is None:
+            return {"position": 0, "hash": GENESIS, "recorded_at": None}
+        return {"position": int(row[0]), "hash": row[1], "recorded_at": row[2]}
+
+    def lag(self) -> tuple[int, int]:
+        """(last logged position, last projected position)."""
+        with self.database.read() as cursor:
+            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
+            return int(logged or 0), _position(cursor)
+
+    # Lookups for the commands
+
+    def record_kind(self, record_id: str) -> str | None:
+        with self.database.read() as cursor:
+            kind = cursor.execute(
+                "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
+        return str(kind) if kind else None
+
+    def record_envelopes(self, record_id: str) -> list[dict[str, Any]]:
+        with self.database.read() as cursor:
+            return self._envelopes(cursor, record_id, None)
+
+    def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> list[dict[str, Any]]:
+        rows = cursor.execute(
+            "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
+            (record_id, position if position is not None else 2**62),
+        ).all()
+        return [json.loads(r[0]) for r in rows]
+
+    def is_retracted(self, event_id: str) -> bool:
+        with self.database.read() as cursor:
+            return cursor.execute(
+                "SELECT 1 FROM {event_log} WHERE target = ? AND type = 'retracted'", (event_id,)).one() is not None
+
+    def idempotency(self, actor: str, key: str) -> tuple[str, str] | None:
+        with self.database.read() as cursor:
+            row = cursor.execute(
+                "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
+        return (row[0], row[1]) if row else None
+
+
+def known_kind(kind: str | None) -> bool:
+    return kind is None or kind in CATALOGUE.kinds
+
+
+def as_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)

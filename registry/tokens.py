@@ -1,0 +1,76 @@
+"""Bearer tokens with roles, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from eventsourcing.persistence import IntegrityError
+
+from registry.chain import utc_now
+from registry.database import Database
+from registry.errors import Conflict, Invalid, NotFound
+
+ROLES = ("reader", "editor", "admin")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+
+    def can_write(self) -> bool:
+        return self.role in ("editor", "admin")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Tokens:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def create(self, name: str, role: str) -> str:
+        """A new token; only its hash is stored. Raises Invalid or Conflict."""
+        if not NAME.match(name or ""):
+            raise Invalid("a token name is 1-64 letters, digits, '_', '.', '@' or '-'", {"name": ["invalid"]})
+        if role not in ROLES:
+            raise Invalid(f"role must be one of {', '.join(ROLES)}", {"role": ["invalid"]})
+        token = "reg_" + secrets.token_urlsafe(32)
+        try:
+            with self.database.write() as cursor:
+                cursor.execute(
+                    "INSERT INTO {tokens} (name, role, token_hash, created_at) VALUES (?,?,?,?)",
+                    (name, role, _digest(token), utc_now()),
+                )
+        except IntegrityError as error:
+            raise Conflict(f"a token named {name!r} exists") from error
+        return token
+
+    def list(self) -> list[dict[str, str | None]]:
+        with self.database.read() as cursor:
+            rows = cursor.execute("SELECT name, role, created_at, revoked_at FROM {tokens} ORDER BY name").all()
+        return [{"name": r[0], "role": r[1], "created_at": r[2], "revoked_at": r[3]} for r in rows]
+
+    def revoke(self, name: str) -> None:
+        with self.database.write() as cursor:
+            cursor.execute(
+                "UPDATE {tokens} SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (utc_now(), name))
+            if cursor.raw.rowcount == 0:
+                raise NotFound(f"no active token named {name!r}")
+
+    def authenticate(self, token: str) -> Principal | None:
+        with self.database.read() as cursor:
+            row = cursor.execute(
+                "SELECT name, role FROM {tokens} WHERE token_hash = ? AND revoked_at IS NULL", (_digest(token),)
+            ).one()
+        return Principal(row[0], row[1]) if row else None
+
+    def has_admin(self) -> bool:
+        with self.database.read() as cursor:
+            return bool(cursor.execute(
+                "SELECT COUNT(*) FROM {tokens} WHERE role = 'admin' AND revoked_at IS NULL").scalar())
