@@ -1,0 +1,147 @@
+"""Query parameters and documented shapes of the API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from events import CATALOGUE, normalise_party, parse_day, parse_instant
+
+
+class Day(fields.Field):
+    """A calendar day, `YYYY-MM-DD`."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return parse_day(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+
+
+class Instant(fields.Field):
+    """An RFC 3339 instant with a time zone."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return parse_instant(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+
+
+class PartyParam(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return normalise_party(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+
+
+class Cursor(fields.String):
+    """An opaque page cursor."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return base64.urlsafe_b64decode(value.encode() + b"==").decode()
+        except (binascii.Error, UnicodeDecodeError, AttributeError) as error:
+            raise ValidationError("not a cursor this API gave out") from error
+
+
+def encode_cursor(record_id: str) -> str:
+    return base64.urlsafe_b64encode(record_id.encode()).decode().rstrip("=")
+
+
+class Query(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class PointQuery(Query):
+    as_of = Day(metadata={"description": "valid time: a day YYYY-MM-DD (default today, UTC)"})
+    known_at = Instant(metadata={"description": "system time: an RFC 3339 instant (default now)"})
+
+
+class ListQuery(PointQuery):
+    status = fields.String()
+    party = PartyParam(metadata={"description": "ISO 3166-1 alpha-2 code or organisation id"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = Cursor()
+
+
+TYPES = sorted(CATALOGUE.all_type_names())
+KINDS = sorted(CATALOGUE.kinds)
+SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,79}$", error="not a record id")
+
+
+class LogQuery(Query):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                           metadata={"description": "the last position you have; 0 for the start"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    type = fields.String(validate=validate.OneOf(TYPES))
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    record = fields.String(validate=SLUG)
+
+
+class TimelineQuery(Query):
+    from_ = Day(data_key="from")
+    to = Day()
+    type = fields.String(validate=validate.OneOf(TYPES))
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    record = fields.String(validate=SLUG)
+
+
+class Source(Schema):
+    title = fields.String(required=True)
+    url = fields.Url()
+    quote = fields.String()
+
+
+class Envelope(Schema):
+    """One stored event."""
+
+    id = fields.UUID()
+    position = fields.Integer()
+    record = fields.String()
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    version = fields.Integer()
+    type = fields.String(validate=validate.OneOf(TYPES))
+    valid = fields.String(allow_none=True, metadata={"description": "EDTF"})
+    valid_lower = fields.String(allow_none=True)
+    valid_upper = fields.String(allow_none=True)
+    recorded_at = fields.String()
+    data = fields.Dict()
+    sources = fields.List(fields.Nested(Source))
+    note = fields.String(allow_none=True)
+    actor = fields.String()
+    hash = fields.String()
+    prev_hash = fields.String()
+
+
+class EventInput(Schema):
+    """A world event: `type`, `valid` (EDTF), the type's fields, `sources`, `note`."""
+
+    type = fields.String(required=True, validate=validate.OneOf(TYPES))
+    valid = fields.String(required=True, metadata={"description": "EDTF, e.g. 2006, 2011-05, 2018-04-04/2018-04-05"})
+    sources = fields.List(fields.Nested(Source))
+    note = fields.String()
+
+
+class CorrectionBody(Schema):
+    changes = fields.Dict(required=True)
+    reason = fields.String(required=True)
+    sources = fields.List(fields.Nested(Source))
+
+
+class RetractionBody(Schema):
+    reason = fields.String(required=True)
+    sources = fields.List(fields.Nested(Source))
+
+
+class Problem(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict()
