@@ -13,6 +13,7 @@ from edtf.parser.parser_classes import (
     Interval,
     Level1Interval,
     Level2Season,
+    OneOfASet,
     PartialUncertainOrApproximate,
     Season,
     UncertainOrApproximate,
@@ -20,7 +21,8 @@ from edtf.parser.parser_classes import (
     UnspecifiedIntervalSection,
 )
 
-ACCEPTED_POINTS = (Date, DateAndTime, Season, Level2Season, UncertainOrApproximate, Unspecified)
+# Levels 0 and 1, sub-year groups, and a level-2 set such as [..2026-11-29] ("one day by then").
+ACCEPTED_POINTS = (Date, DateAndTime, Season, Level2Season, UncertainOrApproximate, Unspecified, OneOfASet)
 
 
 class InvalidValidTime(ValueError):
@@ -88,7 +90,8 @@ def _point_bounds(value: EDTFObject, text: str) -> tuple[dt.date, dt.date]:
     if isinstance(value, PartialUncertainOrApproximate) or not isinstance(value, ACCEPTED_POINTS):
         raise InvalidValidTime(f"{text!r}: only EDTF levels 0 and 1 and sub-year groups are accepted")
     try:
-        lower = dt.date(*value.lower_strict()[:3])
+        earliest = value.lower_strict()
+        lower = dt.date.min if earliest == float("-inf") else dt.date(*earliest[:3])
         upper = dt.date(*value.upper_strict()[:3])
     except (TypeError, ValueError) as error:
         raise InvalidValidTime(f"{text!r} has no finite day bounds") from error

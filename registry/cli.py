@@ -1,0 +1,188 @@
+"""The `registry` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from events import parse_day, parse_instant
+from registry.config import ConfigError, StoreConfig
+from registry.errors import RegistryError
+
+
+class CommandError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from registry.service import Registry
+
+    try:
+        config = StoreConfig.from_url(args.database)
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+    if config.engine == "sqlite":
+        folder = os.path.dirname(config.sqlite_path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+    return Registry(config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from registry.serve import serve
+
+    os.environ["REGISTRY_DATABASE"] = args.database or os.environ.get("REGISTRY_DATABASE", "")
+    registry = _registry(args)
+    registry.projection.catch_up()
+    seeded = 0
+    if registry.reader.head()["position"] == 0:
+        from registry.seed import seed
+
+        seeded = seed(registry)
+    token = None if registry.tokens.has_admin() else registry.tokens.create("admin", "admin")
+    registry.close()
+    url = f"http://{args.host}:{args.port}"
+    print(f"Cooperation Registry at {url}  (API docs: {url}/docs, OpenAPI: {url}/openapi.json)")
+    if seeded:
+        print(f"Seeded the store with the migration timeline ({seeded} writes).")
+    if token:
+        print(f"First admin token (shown once): {token}")
+    else:
+        print("Admin tokens exist already; make another with: registry token create --name NAME --role admin")
+    sys.stdout.flush()
+    serve(args.host, args.port, args.workers, args.threads)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from registry.seed import TIMELINE, seed
+
+    registry = _registry(args)
+    total = sum(1 + len(events) for *_, events in TIMELINE)
+    with tqdm(total=total, desc="seed", unit="write", file=sys.stderr, disable=args.quiet) as bar:
+        seed(registry, progress=lambda: bar.update(1))
+    print(f"seeded: log at position {registry.reader.head()['position']}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if args.action == "create":
+        print(registry.tokens.create(args.name, args.role))
+    elif args.action == "list":
+        for token in registry.tokens.list():
+            state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "active"
+            print(f"{token['name']}\t{token['role']}\t{token['created_at']}\t{state}")
+    else:
+        registry.tokens.revoke(args.name)
+        print(f"revoked {args.name}")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    try:
+        as_of = parse_day(args.as_of) if args.as_of else None
+        known_at = parse_instant(args.known_at) if args.known_at else None
+    except ValueError as error:
+        raise CommandError(f"--as-of/--known-at: {error}") from error
+    registry = _registry(args)
+    registry.projection.catch_up()
+    json.dump(registry.reader.snapshot(as_of, known_at), sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    registry = _registry(args)
+    logged, _ = registry.reader.lag()
+    registry.projection.reset()
+    with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+        position = registry.projection.catch_up(batch=1000, progress=bar.update)
+    print(f"rebuilt views from {position} events")
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    print(f"projector following the log (every {args.interval}s)", file=sys.stderr)
+    while True:
+        position = registry.projection.catch_up()
+        if args.once:
+            print(f"projected to position {position}")
+            return 0
+        time.sleep(args.interval)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="registry", description="The Cooperation Registry")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database", default=os.environ.get("REGISTRY_DATABASE"),
+                        help="a SQLite path or a postgresql:// URL (default: $REGISTRY_DATABASE or var/registry.sqlite)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="serve the API (seeds an empty store)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("REGISTRY_WORKERS", 2)))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("REGISTRY_THREADS", 8)))
+    serve.set_defaults(run=cmd_serve)
+
+    seed = sub.add_parser("seed", parents=[common], help="load the seed timeline (idempotent)")
+    seed.add_argument("--quiet", action="store_true")
+    seed.set_defaults(run=cmd_seed)
+
+    token = sub.add_parser("token", parents=[common], help="create, list or revoke API tokens")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", parents=[common])
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=("reader", "editor", "admin"))
+    actions.add_parser("list", parents=[common])
+    revoke = actions.add_parser("revoke", parents=[common])
+    revoke.add_argument("name")
+    token.set_defaults(run=cmd_token)
+
+    snapshot = sub.add_parser("snapshot", parents=[common], help="the whole registry at a point, as JSON")
+    snapshot.add_argument("--as-of", help="valid day YYYY-MM-DD (default today)")
+    snapshot.add_argument("--known-at", help="RFC 3339 instant (default now)")
+    snapshot.set_defaults(run=cmd_snapshot)
+
+    rebuild = sub.add_parser("rebuild", parents=[common], help="rebuild the views from the log")
+    rebuild.add_argument("--quiet", action="store_true")
+    rebuild.set_defaults(run=cmd_rebuild)
+
+    project = sub.add_parser("project", parents=[common], help="a projector worker following the log")
+    project.add_argument("--interval", type=float, default=1.0)
+    project.add_argument("--once", action="store_true", help="catch up once and exit")
+    project.set_defaults(run=cmd_project)
+    return top
+
+
+class OneLineParser(argparse.ArgumentParser):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (CommandError, RegistryError) as error:
+        print(f"registry {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the store could not be reached, and the like
+        print(f"registry {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
