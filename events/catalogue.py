@@ -119,7 +119,7 @@ class Catalogue:
         except KeyError:
             allowed = ", ".join(sorted(self.kinds[kind].events)) if kind in self.kinds else ""
             raise UnknownEventType(
-                f"{name!r} is not an event type of a {kind}; allowed: {allowed}"
+                f"{name!r} is not an event type of the {kind} kind; allowed: {allowed}"
             ) from None
 
     def all_type_names(self) -> set[str]:

@@ -22,7 +22,7 @@ class NotFound(RegistryError):
 class Invalid(RegistryError):
     """The request is well-formed but its content breaks the catalogue's rules."""
 
-    title = "Invalid event"
+    title = "Invalid input"
 
 
 class BadQuery(RegistryError):
