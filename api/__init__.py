@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         READ_AUTH=os.environ.get("REGISTRY_READ_AUTH", "off").lower() in ("on", "1", "true", "yes"),
         MAX_CONTENT_LENGTH=int(os.environ.get("REGISTRY_MAX_BODY", 256 * 1024)),
         READY_LAG=int(os.environ.get("REGISTRY_READY_LAG", 1000)),
+        FOLLOW_LOG=os.environ.get("REGISTRY_FOLLOW_LOG", "on").lower() in ("on", "1", "true", "yes"),
         API_TITLE="Cooperation Registry",
         API_VERSION="1",
         OPENAPI_VERSION="3.1.0",
@@ -42,7 +44,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["registry"] = Registry(StoreConfig.from_url(app.config["DATABASE"]))
+    registry = Registry(StoreConfig.from_url(app.config["DATABASE"]))
+    app.extensions["registry"] = registry
+    registry.projection.catch_up()
+    if app.config["FOLLOW_LOG"]:
+        # Views follow the log even when another process wrote to it.
+        stop = threading.Event()
+        app.extensions["follower_stop"] = stop
+        threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True).start()
     api = RegistryApi(app)
     for blueprint in (records.blp, log.blp, ops.blp):
         api.register_blueprint(blueprint)

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-import time
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,13 +113,13 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     registry = _registry(args)
-    print(f"projector following the log (every {args.interval}s)", file=sys.stderr)
-    while True:
-        position = registry.projection.catch_up()
-        if args.once:
-            print(f"projected to position {position}")
-            return 0
-        time.sleep(args.interval)
+    position = registry.projection.catch_up()
+    if args.once:
+        print(f"projected to position {position}")
+        return 0
+    print(f"projector at position {position}, following the log every {args.interval}s", file=sys.stderr)
+    registry.projection.follow(threading.Event(), args.interval)
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,6 +14,8 @@ record and replaces only the rows that changed.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +25,7 @@ from registry.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_
 
 ALIVE = 2**62
 NAME = "views"
+log = logging.getLogger(__name__)
 
 
 class ViewProjection:
@@ -55,6 +58,21 @@ class ViewProjection:
                 progress(len(rows))
             if len(rows) < batch:
                 return position
+
+    def behind(self) -> bool:
+        with self.database.read() as cursor:
+            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
+            return int(logged or 0) > _position(cursor)
+
+    def follow(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Catch up whenever the log is ahead, until `stop` is set; store errors are logged and retried."""
+        while not stop.is_set():
+            try:
+                if self.behind():
+                    self.catch_up()
+            except Exception:
+                log.exception("the projection could not catch up; retrying")
+            stop.wait(interval)
 
     def reset(self) -> None:
         with self.database.write(lock=NAME) as cursor:
