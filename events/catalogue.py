@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
@@ -43,7 +43,9 @@ class EventData(Schema):
     class Meta:
         unknown = RAISE
 
-    apply: ClassVar[Callable[[View, Fact], None]]
+    @staticmethod
+    def apply(view: View, fact: Fact) -> None:
+        """The event's effect on the record's view (registrations have none)."""
 
 
 class Ref(fields.String):

@@ -118,4 +118,4 @@ def parse_instant(text: object) -> dt.datetime:
         raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z") from error
     if value.tzinfo is None:
         raise ValueError("an RFC 3339 instant needs a time zone (Z or ±hh:mm)")
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)

@@ -23,12 +23,12 @@ def envelope_hash(envelope: Mapping[str, Any]) -> str:
 
 
 def utc_now() -> str:
-    return format_instant(dt.datetime.now(dt.timezone.utc))
+    return format_instant(dt.datetime.now(dt.UTC))
 
 
 def format_instant(value: dt.datetime) -> str:
     """Fixed-width RFC 3339 in UTC, so text order is time order."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def append_to_log(

@@ -67,7 +67,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     registry = _registry(args)
     total = sum(1 + len(events) for *_, events in TIMELINE)
     with tqdm(total=total, desc="seed", unit="write", file=sys.stderr, disable=args.quiet) as bar:
-        seed(registry, progress=lambda: bar.update(1))
+        seed(registry, progress=bar.update)
     print(f"seeded: log at position {registry.reader.head()['position']}")
     return 0
 
@@ -126,7 +126,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="registry", description="The Cooperation Registry")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database", default=os.environ.get("REGISTRY_DATABASE"),
-                        help="a SQLite path or a postgresql:// URL (default: $REGISTRY_DATABASE or var/registry.sqlite)")
+                        help="SQLite path or postgresql:// URL (default: $REGISTRY_DATABASE, var/registry.sqlite)")
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", parents=[common], help="serve the API (seeds an empty store)")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ class Reader:
 
     def _point(self, cursor: Cursor, as_of: dt.date | None, known_at: dt.datetime | None) -> Point:
         projected = _position(cursor)
-        day = as_of or dt.datetime.now(dt.timezone.utc).date()
+        day = as_of or dt.datetime.now(dt.UTC).date()
         if known_at is None:
             return Point(day, utc_now(), projected)
         instant = format_instant(known_at)
@@ -138,13 +138,13 @@ class Reader:
             view["meetings"] = self._meetings(cursor, record_id, point)
         return view
 
-    def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None,
-                    party: str | None, limit: int | None, after_id: str | None) -> tuple[list[dict[str, Any]], bool]:
+    def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
+                    limit: int | None, after_id: str | None) -> tuple[builtins.list[dict[str, Any]], bool]:
         rows = cursor.execute(
             "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ? ORDER BY id",
             (kind, point.position, after_id or ""),
         ).all()
-        items: list[dict[str, Any]] = []
+        items: builtins.list[dict[str, Any]] = []
         for (record_id,) in [tuple(r) for r in rows]:
             state = self._state(cursor, record_id, point)
             if not state["has_world"]:
@@ -190,7 +190,8 @@ class Reader:
 
     def timeline(self, start: dt.date | None, end: dt.date | None, *, kind: str | None = None,
                  type: str | None = None, record: str | None = None) -> dict[str, Any]:
-        clauses, params = ["1 = 1"], []
+        clauses: builtins.list[str] = ["1 = 1"]
+        params: builtins.list[Any] = []
         if end is not None:
             clauses.append("valid_lower <= ?")
             params.append(end.toordinal())
@@ -211,7 +212,8 @@ class Reader:
 
     def events(self, after: int, limit: int, *, type: str | None = None, kind: str | None = None,
                record: str | None = None) -> dict[str, Any]:
-        clauses, params = ["position > ?"], [after]
+        clauses: builtins.list[str] = ["position > ?"]
+        params: builtins.list[Any] = [after]
         for column, value in (("type", type), ("kind", kind), ("record", record)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -259,11 +261,11 @@ class Reader:
                 "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
         return str(kind) if kind else None
 
-    def record_envelopes(self, record_id: str) -> list[dict[str, Any]]:
+    def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
         with self.database.read() as cursor:
             return self._envelopes(cursor, record_id, None)
 
-    def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> list[dict[str, Any]]:
+    def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> builtins.list[dict[str, Any]]:
         rows = cursor.execute(
             "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
             (record_id, position if position is not None else 2**62),
@@ -281,10 +283,3 @@ class Reader:
                 "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
         return (row[0], row[1]) if row else None
 
-
-def known_kind(kind: str | None) -> bool:
-    return kind is None or kind in CATALOGUE.kinds
-
-
-def as_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(value)

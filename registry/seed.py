@@ -9,7 +9,7 @@ uncertain before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from registry.service import Registry
@@ -117,24 +117,15 @@ TIMELINE: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]] = [
 ]
 
 
-def steps() -> Iterator[tuple[str, Callable[[Registry], Any]]]:
-    """Each write of the seed, keyed so that a rerun replays instead of writing twice."""
-    for collection, record_id, registration, events in TIMELINE:
-        body = {"id": record_id, **registration}
-        yield f"seed:{record_id}:registered", lambda r, c=collection, b=body, k=record_id: r.register(
-            c, b, ACTOR, idempotency_key=f"seed:{k}:registered")
-        for number, event in enumerate(events, start=2):
-            key = f"seed:{record_id}:{number}"
-            yield key, lambda r, c=collection, i=record_id, e=event, k=key: r.append(
-                c, i, e, ACTOR, idempotency_key=k)
-
-
-def seed(registry: Registry, progress: Callable[[], None] | None = None) -> int:
-    """Load the seed timeline; idempotent. Returns the number of steps."""
+def seed(registry: Registry, progress: Callable[[int], object] | None = None) -> int:
+    """Load the seed timeline; idempotent: each write has an idempotency key, so a rerun replays it."""
     count = 0
-    for _, step in steps():
-        step(registry)
-        count += 1
+    for collection, record_id, registration, events in TIMELINE:
+        registry.register(collection, {"id": record_id, **registration}, ACTOR,
+                          idempotency_key=f"seed:{record_id}:registered")
+        for number, event in enumerate(events, start=2):
+            registry.append(collection, record_id, event, ACTOR, idempotency_key=f"seed:{record_id}:{number}")
+        count += 1 + len(events)
         if progress:
-            progress()
+            progress(1 + len(events))
     return count

@@ -60,6 +60,7 @@ class Registry:
         errors: dict[str, Any] = {}
         if not isinstance(record_id, str) or not SLUG.match(record_id):
             errors["id"] = ["must match ^[a-z0-9][a-z0-9-]{1,79}$"]
+            record_id = ""
         fields = {k: v for k, v in body.items() if k not in ("id", *COMMON)}
         data = _load(CATALOGUE.kinds[kind].registered, fields, errors)
         common = _load(EnvelopeInput, {k: body[k] for k in COMMON if k in body}, errors,
@@ -96,21 +97,20 @@ class Registry:
         common = _load(EnvelopeInput, {k: body[k] for k in ("type", "valid", *COMMON) if k in body}, errors)
         fields = {k: v for k, v in body.items() if k not in ("type", "valid", *COMMON)}
         type_name = body.get("type")
-        data = None
+        data: dict[str, Any] = {}
         if isinstance(type_name, str) and "type" not in errors:
             try:
                 schema = CATALOGUE.event_type(kind, type_name).schema
             except UnknownEventType as error:
                 errors["type"] = [str(error)]
             else:
-                data = _load(schema, fields, errors)
-                if data is not None:
-                    self._check_references(schema, data, errors)
+                data = _load(schema, fields, errors) or {}
+                self._check_references(schema, data, errors)
         if errors:
             raise Invalid(f"the event cannot be appended to {record_id!r} as given", errors)
 
         def emit(aggregate: Record) -> Any:
-            return aggregate.record(type_name, common["valid"], data, common["sources"], common["note"], actor)
+            return aggregate.record(str(type_name), common["valid"], data, common["sources"], common["note"], actor)
 
         return self._command(record_id, emit, if_match, key)
 
