@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edtf import EDTFParseException, parse_edtf
 from edtf.parser.parser_classes import (
@@ -48,7 +51,10 @@ class ValidTime:
     def parse(cls, text: object) -> ValidTime:
         if not isinstance(text, str) or not text.strip():
             raise InvalidValidTime("must be an EDTF string such as 2006, 2011-05 or 2018-04-04/2018-04-05")
-        text = text.strip()
+        return _parse(text.strip())
+
+    @classmethod
+    def _parse_edtf(cls, text: str) -> ValidTime:
         try:
             value = parse_edtf(text)
         except (EDTFParseException, ValueError, TypeError) as error:
@@ -84,6 +90,42 @@ class ValidTime:
             "valid_lower": self.lower.isoformat(),
             "valid_upper": self.upper.isoformat() if self.upper else None,
         }
+
+
+PLAIN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def _plain_bounds(text: str) -> tuple[dt.date, dt.date] | None:
+    """Bounds of a level-0 date (YYYY, YYYY-MM, YYYY-MM-DD) without the full grammar, or None."""
+    found = PLAIN.match(text)
+    if not found:
+        return None
+    year, month, day = (int(g) if g else None for g in found.groups())
+    assert year is not None
+    if month is None:
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if not 1 <= month <= 12:
+        return None
+    if day is None:
+        return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+    try:
+        return dt.date(year, month, day), dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str) -> ValidTime:
+    # Plain level-0 dates and intervals of them are most of the registry's values; the edtf
+    # grammar (pyparsing) takes milliseconds, so they take a direct path with the same result.
+    start, _, end = text.partition("/")
+    start_bounds = _plain_bounds(start) if start.strip() == start else None
+    if start_bounds and not end and "/" not in text:
+        return ValidTime(text, start_bounds[0], start_bounds[1], start_bounds[1], False)
+    end_bounds = _plain_bounds(end) if end else None
+    if start_bounds and end_bounds and end_bounds[0] >= start_bounds[0]:
+        return ValidTime(text, start_bounds[0], end_bounds[1], start_bounds[1], True)
+    return ValidTime._parse_edtf(text)
 
 
 def _point_bounds(value: EDTFObject, text: str) -> tuple[dt.date, dt.date]:
