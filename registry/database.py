@@ -9,16 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-TABLES = (
-    "event_log",
-    "idempotency",
-    "tokens",
-    "projection_position",
-    "records",
-    "view_segments",
-    "timeline",
-)
-PLACEHOLDER = re.compile(r"\{(" + "|".join(TABLES) + r")\}")
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 
 
 class Row(tuple):  # type: ignore[type-arg]
