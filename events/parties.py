@@ -21,18 +21,18 @@ def normalise_party(value: object) -> str:
     """
     if not isinstance(value, str):
         raise ValueError("a party is a string: an ISO 3166-1 alpha-2 code or an organisation id")
-    if COUNTRY.match(value):
+    if COUNTRY.fullmatch(value):
         code = ALIASES.get(value.upper(), value.upper())
         if pycountry.countries.get(alpha_2=code) is None:
             raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
         return code
-    if SLUG.match(value):
+    if SLUG.fullmatch(value):
         return value
     raise ValueError(f"{value!r} is neither an ISO 3166-1 alpha-2 code nor an organisation id")
 
 
 def is_organisation_ref(party: str) -> bool:
-    return not COUNTRY.match(party)
+    return not COUNTRY.fullmatch(party)
 
 
 class Party(fields.String):

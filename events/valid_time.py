@@ -67,9 +67,10 @@ class ValidTime:
             if isinstance(end, UnspecifiedIntervalSection):
                 upper = None
             else:
-                end_lower, upper = _point_bounds(end, text)
-                if end_lower < start_lower:
+                _, upper = _point_bounds(end, text)
+                if upper < start_lower:
                     raise InvalidValidTime(f"{text!r}: the interval ends before it starts")
+                start_upper = min(start_upper, upper)
             return cls(text, start_lower, upper, start_upper, True)
         lower, upper = _point_bounds(value, text)
         return cls(text, lower, upper, upper, False)
@@ -92,26 +93,26 @@ class ValidTime:
         }
 
 
-PLAIN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+PLAIN = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 def _plain_bounds(text: str) -> tuple[dt.date, dt.date] | None:
     """Bounds of a level-0 date (YYYY, YYYY-MM, YYYY-MM-DD) without the full grammar, or None."""
-    found = PLAIN.match(text)
+    found = PLAIN.fullmatch(text)
     if not found:
         return None
     year, month, day = (int(g) if g else None for g in found.groups())
     assert year is not None
-    if month is None:
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    if not 1 <= month <= 12:
-        return None
-    if day is None:
-        return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
     try:
+        if month is None:
+            return dt.date(year, 1, 1), dt.date(year, 12, 31)
+        if day is None:
+            return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
         return dt.date(year, month, day), dt.date(year, month, day)
-    except ValueError:
-        return None
+    except (ValueError, calendar.IllegalMonthError):
+        return None  # the full grammar gives the error
 
 
 @lru_cache(maxsize=65536)
@@ -123,8 +124,8 @@ def _parse(text: str) -> ValidTime:
     if start_bounds and not end and "/" not in text:
         return ValidTime(text, start_bounds[0], start_bounds[1], start_bounds[1], False)
     end_bounds = _plain_bounds(end) if end else None
-    if start_bounds and end_bounds and end_bounds[0] >= start_bounds[0]:
-        return ValidTime(text, start_bounds[0], end_bounds[1], start_bounds[1], True)
+    if start_bounds and end_bounds and end_bounds[1] >= start_bounds[0]:
+        return ValidTime(text, start_bounds[0], end_bounds[1], min(start_bounds[1], end_bounds[1]), True)
     return ValidTime._parse_edtf(text)
 
 
@@ -142,7 +143,7 @@ def _point_bounds(value: EDTFObject, text: str) -> tuple[dt.date, dt.date]:
 
 def parse_day(text: object) -> dt.date:
     """A calendar day `YYYY-MM-DD`, strictly."""
-    if not isinstance(text, str) or len(text) != 10:
+    if not isinstance(text, str) or not DAY.fullmatch(text):
         raise ValueError("must be a day YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(text)
@@ -152,7 +153,9 @@ def parse_day(text: object) -> dt.date:
 
 def parse_instant(text: object) -> dt.datetime:
     """An RFC 3339 instant with a time zone, returned in UTC."""
-    if not isinstance(text, str) or "T" not in text.upper():
+    if not isinstance(text, str) or not INSTANT.fullmatch(text):
+        if isinstance(text, str) and INSTANT.fullmatch(text + "Z"):
+            raise ValueError("an RFC 3339 instant needs a time zone (Z or ±hh:mm)")
         raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z")
     try:
         value = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))

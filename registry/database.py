@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
+# The view projection's tables exist once per projection version: {records} is records_v<N>.
+VERSIONED = frozenset({"records", "view_segments", "timeline"})
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -35,19 +38,24 @@ def _row_factory(cursor: Any) -> Any:
 class Cursor:
     """A cursor that takes `?` placeholders and `{table}` names on both engines."""
 
-    def __init__(self, raw: Any, database: Database) -> None:
+    def __init__(self, raw: Any, database: Database, version: int | None = None) -> None:
         self.raw = raw
         self.database = database
+        self.version = version
         if database.engine == "postgres":
             raw.row_factory = _row_factory
 
+    def versioned(self, version: int) -> Cursor:
+        """The same transaction, with the projection tables of `version`."""
+        return Cursor(self.raw, self.database, version)
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
-        self.raw.execute(self.database.sql(statement), tuple(params))
+        self.raw.execute(self.database.sql(statement, self.version), tuple(params))
         return self
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            self.raw.executemany(self.database.sql(statement), [tuple(r) for r in rows])
+            self.raw.executemany(self.database.sql(statement, self.version), [tuple(r) for r in rows])
 
     def one(self) -> Any:
         return self.raw.fetchone()
@@ -67,19 +75,27 @@ class Database:
         self.datastore = datastore
         self.engine = engine
         self.schema = schema
-        self._sql: dict[str, str] = {}
+        self._sql: dict[tuple[str, int | None], str] = {}
 
     def table(self, name: str) -> str:
         return f'"{self.schema}".{name}' if self.engine == "postgres" else name
 
-    def sql(self, statement: str) -> str:
-        cached = self._sql.get(statement)
+    def sql(self, statement: str, version: int | None = None) -> str:
+        cached = self._sql.get((statement, version))
         if cached is None:
-            cached = PLACEHOLDER.sub(lambda m: self.table(m.group(1)), statement)
+            cached = PLACEHOLDER.sub(lambda m: self.table(self._name(m.group(1), version)), statement)
             if self.engine == "postgres":
                 cached = cached.replace("?", "%s")
-            self._sql[statement] = cached
+            self._sql[(statement, version)] = cached
         return cached
+
+    @staticmethod
+    def _name(name: str, version: int | None) -> str:
+        if name not in VERSIONED:
+            return name
+        if version is None:
+            raise ValueError(f"{{{name}}} needs a projection version")
+        return f"{name}_v{version}"
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -93,16 +109,18 @@ class Database:
             with self.datastore.get_connection(commit=True) as conn:
                 raw_conn = conn._sqlite_conn
                 raw = raw_conn.cursor()
-                raw.execute("BEGIN IMMEDIATE")
                 try:
-                    yield Cursor(raw, self)
-                except BaseException:
-                    raw_conn.rollback()
-                    raise
-                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield Cursor(raw, self)
+                    except BaseException:
+                        raw_conn.rollback()
+                        raise
                     raw_conn.commit()
-                except Exception as error:
+                except sqlite3.IntegrityError as error:
                     raise IntegrityError(error) from error
+                except sqlite3.OperationalError as error:
+                    raise OperationalError(error) from error
             return
         with self.datastore.transaction(commit=True) as raw:
             cursor = Cursor(raw, self)
@@ -131,23 +149,41 @@ class Database:
                 created_at TEXT NOT NULL, revoked_at TEXT)""",
             f"""CREATE TABLE IF NOT EXISTS {{projection_position}} (
                 name TEXT PRIMARY KEY, position {big} NOT NULL)""",
-            f"""CREATE TABLE IF NOT EXISTS {{records}} (
-                id TEXT PRIMARY KEY, kind TEXT NOT NULL, series TEXT,
-                registered_position {big} NOT NULL, head TEXT NOT NULL)""",
-            "CREATE INDEX IF NOT EXISTS records_kind ON {records} (kind, id)",
-            "CREATE INDEX IF NOT EXISTS records_series ON {records} (series)",
-            f"""CREATE TABLE IF NOT EXISTS {{view_segments}} (
-                record TEXT NOT NULL, valid_from {big} NOT NULL,
-                sys_from {big} NOT NULL, sys_to {big} NOT NULL, state TEXT NOT NULL)""",
-            """CREATE INDEX IF NOT EXISTS view_segments_lookup
-                ON {view_segments} (record, valid_from, sys_from, sys_to)""",
-            """CREATE INDEX IF NOT EXISTS view_segments_alive ON {view_segments} (record, sys_to)""",
-            f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
-                event_id TEXT PRIMARY KEY, record TEXT NOT NULL, kind TEXT NOT NULL,
-                type TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
-                valid_upper {big}, item TEXT NOT NULL)""",
-            "CREATE INDEX IF NOT EXISTS timeline_valid ON {timeline} (valid_lower, valid_upper, position)",
+            """CREATE TABLE IF NOT EXISTS {projection_versions} (
+                name TEXT PRIMARY KEY, version INTEGER NOT NULL)""",
         ]
         with self.write() as cursor:
             for statement in statements:
                 cursor.execute(statement)
+
+    def create_projection_tables(self, version: int) -> None:
+        big = "BIGINT" if self.engine == "postgres" else "INTEGER"
+        v = f"_v{version}"
+        statements = [
+            f"""CREATE TABLE IF NOT EXISTS {{records}} (
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, series TEXT,
+                registered_position {big} NOT NULL, head TEXT NOT NULL)""",
+            f"CREATE INDEX IF NOT EXISTS records{v}_kind ON {{records}} (kind, id)",
+            f"CREATE INDEX IF NOT EXISTS records{v}_series ON {{records}} (series)",
+            f"""CREATE TABLE IF NOT EXISTS {{view_segments}} (
+                record TEXT NOT NULL, valid_from {big} NOT NULL,
+                sys_from {big} NOT NULL, sys_to {big} NOT NULL, state TEXT NOT NULL)""",
+            f"""CREATE INDEX IF NOT EXISTS view_segments{v}_lookup
+                ON {{view_segments}} (record, valid_from, sys_from, sys_to)""",
+            f"CREATE INDEX IF NOT EXISTS view_segments{v}_alive ON {{view_segments}} (record, sys_to)",
+            f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
+                event_id TEXT PRIMARY KEY, record TEXT NOT NULL, kind TEXT NOT NULL,
+                type TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
+                valid_upper {big}, item TEXT NOT NULL)""",
+            f"CREATE INDEX IF NOT EXISTS timeline{v}_valid ON {{timeline}} (valid_lower, valid_upper, position)",
+        ]
+        with self.write() as cursor:
+            versioned = cursor.versioned(version)
+            for statement in statements:
+                versioned.execute(statement)
+
+    def drop_projection_tables(self, version: int) -> None:
+        with self.write() as cursor:
+            versioned = cursor.versioned(version)
+            for name in sorted(VERSIONED):
+                versioned.execute(f"DROP TABLE IF EXISTS {{{name}}}")

@@ -29,40 +29,110 @@ log = logging.getLogger(__name__)
 
 
 class ViewProjection:
+    """The view projection. Its tables exist per version; one version is active.
+
+    `rebuild()` builds a new version beside the active one (resumable), then
+    switches to it in one transaction and drops the old tables.
+    """
+
     def __init__(self, database: Database) -> None:
         self.database = database
+        with database.write(lock=NAME) as cursor:
+            cursor.execute(
+                "INSERT INTO {projection_versions} (name, version) VALUES ('active', 1) ON CONFLICT (name) DO NOTHING")
+        database.create_projection_tables(self.active_version())
+
+    def active_version(self, cursor: Cursor | None = None) -> int:
+        if cursor is None:
+            with self.database.read() as fresh:
+                return self.active_version(fresh)
+        return int(cursor.execute("SELECT version FROM {projection_versions} WHERE name = 'active'").scalar())
+
+    def active(self, cursor: Cursor) -> Cursor:
+        """The cursor, reading the active version's tables."""
+        return cursor.versioned(self.active_version(cursor))
 
     def position(self) -> int:
         with self.database.read() as cursor:
-            return _position(cursor)
+            return _position(self.active(cursor))
 
-    def catch_up(self, batch: int = 500, progress: Callable[[int], None] | None = None) -> int:
-        """Apply every logged event not yet applied; returns the projected position."""
+    def catch_up(self, batch: int = 500, progress: Callable[[int], object] | None = None) -> int:
+        """Apply every logged event the active version has not applied; returns its position."""
         while True:
             with self.database.write(lock=NAME) as cursor:
-                position = _position(cursor)
-                rows = cursor.execute(
-                    "SELECT envelope FROM {event_log} WHERE position > ? ORDER BY position LIMIT ?",
-                    (position, batch),
-                ).all()
-                for row in rows:
-                    self.apply(cursor, json.loads(row[0]))
-                if rows:
-                    position += len(rows)
-                    cursor.execute(
-                        "INSERT INTO {projection_position} (name, position) VALUES (?, ?) "
-                        "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                        (NAME, position),
-                    )
-            if progress and rows:
-                progress(len(rows))
-            if len(rows) < batch:
+                position, count = self._advance(self.active(cursor), batch)
+            if progress and count:
+                progress(count)
+            if count < batch:
                 return position
+
+    def _advance(self, cursor: Cursor, batch: int, until: int | None = None) -> tuple[int, int]:
+        """Apply up to `batch` events after the version's position (to `until`); tracking in the same transaction."""
+        position = _position(cursor)
+        last = until if until is not None else 2**62
+        rows = cursor.execute(
+            "SELECT envelope FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+            (position, last, batch),
+        ).all()
+        for row in rows:
+            self.apply(cursor, json.loads(row[0]))
+        if rows:
+            position += len(rows)
+            cursor.execute(
+                "INSERT INTO {projection_position} (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (_tracking_name(cursor), position),
+            )
+        return position, len(rows)
+
+    def build(self, version: int, batch: int = 1000, until: int | None = None,
+              progress: Callable[[int], object] | None = None) -> int:
+        """Build (or go on building) `version` beside the active one; returns its position."""
+        self.database.create_projection_tables(version)
+        while True:
+            with self.database.write(lock=f"{NAME}-build-{version}") as cursor:
+                position, count = self._advance(cursor.versioned(version), batch, until)
+            if progress and count:
+                progress(count)
+            if count < batch:
+                return position
+
+    def rebuild(self, batch: int = 1000, progress: Callable[[int], object] | None = None) -> tuple[int, int]:
+        """Rebuild every view from the log beside the live ones, then switch atomically.
+
+        Resumable: an interrupted rebuild goes on with the version it was building.
+        Returns (new version, its position).
+        """
+        with self.database.write(lock=NAME) as cursor:
+            building = cursor.execute("SELECT version FROM {projection_versions} WHERE name = 'building'").scalar()
+            if building is None:
+                building = self.active_version(cursor) + 1
+                cursor.execute("INSERT INTO {projection_versions} (name, version) VALUES ('building', ?)", (building,))
+        version = int(building)
+        self.build(version, batch, progress=progress)
+        with self.database.write(lock=NAME) as cursor:
+            old = self.active_version(cursor)
+            fresh = cursor.versioned(version)
+            while True:  # the last events, with writers' catch-ups held off by the lock
+                position, count = self._advance(fresh, batch)
+                if progress and count:
+                    progress(count)
+                if count < batch:
+                    break
+            cursor.execute("UPDATE {projection_versions} SET version = ? WHERE name = 'active'", (version,))
+            cursor.execute("DELETE FROM {projection_versions} WHERE name = 'building'")
+        self.drop(old)
+        return version, position
+
+    def drop(self, version: int) -> None:
+        self.database.drop_projection_tables(version)
+        with self.database.write() as cursor:
+            cursor.execute("DELETE FROM {projection_position} WHERE name = ?", (f"{NAME}_v{version}",))
 
     def behind(self) -> bool:
         with self.database.read() as cursor:
             logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0) > _position(cursor)
+            return int(logged or 0) > _position(self.active(cursor))
 
     def follow(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Catch up whenever the log is ahead, until `stop` is set; store errors are logged and retried."""
@@ -75,9 +145,12 @@ class ViewProjection:
             stop.wait(interval)
 
     def reset(self) -> None:
+        """Empty the active version, so that the next catch-up replays the whole log into it."""
         with self.database.write(lock=NAME) as cursor:
-            for table in ("view_segments", "records", "timeline", "projection_position"):
-                cursor.execute(f"DELETE FROM {{{table}}}")
+            active = self.active(cursor)
+            for table in ("view_segments", "records", "timeline"):
+                active.execute(f"DELETE FROM {{{table}}}")
+            active.execute("DELETE FROM {projection_position} WHERE name = ?", (_tracking_name(active),))
 
     def apply(self, cursor: Cursor, envelope: Mapping[str, Any]) -> None:
         if envelope["type"] == "registered":
@@ -182,8 +255,14 @@ class ViewProjection:
         )
 
 
+def _tracking_name(cursor: Cursor) -> str:
+    return f"{NAME}_v{cursor.version}"
+
+
 def _position(cursor: Cursor) -> int:
-    value = cursor.execute("SELECT position FROM {projection_position} WHERE name = ?", (NAME,)).scalar()
+    """The position a projection version has applied (the cursor names the version)."""
+    value = cursor.execute(
+        "SELECT position FROM {projection_position} WHERE name = ?", (_tracking_name(cursor),)).scalar()
     return int(value or 0)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,12 @@ class Reader:
         self.database = database
         self.projection = projection
 
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        """A read transaction over the active projection version."""
+        with self.database.read() as cursor:
+            yield self.projection.active(cursor)
+
     # Points in time
 
     def _point(self, cursor: Cursor, as_of: dt.date | None, known_at: dt.datetime | None) -> Point:
@@ -48,7 +56,7 @@ class Reader:
 
     def view(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
         """The record as of a day, as known at an instant. Raises NotFound."""
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             kind = self._kind_at(cursor, record_id, point)
             return self._view(cursor, record_id, kind, point)
@@ -59,7 +67,7 @@ class Reader:
         kind = CATALOGUE.by_collection(collection)
         if kind is None:
             raise NotFound(f"no collection {collection!r}")
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             items, more = self._collection(cursor, kind.name, point, status, party, limit, cursor_id)
         return {
@@ -70,7 +78,7 @@ class Reader:
         }
 
     def snapshot(self, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             records = {
                 kind.collection: self._collection(cursor, kind.name, point, None, None, None, None)[0]
@@ -80,7 +88,7 @@ class Reader:
                 "position": point.position, "records": records}
 
     def history(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             self._kind_at(cursor, record_id, point)
             envelopes = self._envelopes(cursor, record_id, point.position)
@@ -202,7 +210,7 @@ class Reader:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             rows = cursor.execute(
                 f"SELECT item FROM {{timeline}} WHERE {' AND '.join(clauses)}"
                 " ORDER BY valid_lower, COALESCE(valid_upper, 99999999), position",
@@ -218,7 +226,7 @@ class Reader:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             rows = cursor.execute(
                 f"SELECT envelope FROM {{event_log}} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
                 [*params, limit],
@@ -233,14 +241,14 @@ class Reader:
         }
 
     def event(self, event_id: str) -> dict[str, Any]:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
         if row is None:
             raise NotFound(f"no event {event_id!r}")
         return json.loads(row[0])  # type: ignore[no-any-return]
 
     def head(self) -> dict[str, Any]:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             row = cursor.execute(
                 "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
         if row is None:
@@ -249,20 +257,20 @@ class Reader:
 
     def lag(self) -> tuple[int, int]:
         """(last logged position, last projected position)."""
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
             return int(logged or 0), _position(cursor)
 
     # Lookups for the commands
 
     def record_kind(self, record_id: str) -> str | None:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             kind = cursor.execute(
                 "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
         return str(kind) if kind else None
 
     def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             return self._envelopes(cursor, record_id, None)
 
     def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> builtins.list[dict[str, Any]]:
@@ -273,12 +281,12 @@ class Reader:
         return [json.loads(r[0]) for r in rows]
 
     def is_retracted(self, event_id: str) -> bool:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             return cursor.execute(
                 "SELECT 1 FROM {event_log} WHERE target = ? AND type = 'retracted'", (event_id,)).one() is not None
 
     def idempotency(self, actor: str, key: str) -> tuple[str, str] | None:
-        with self.database.read() as cursor:
+        with self._read() as cursor:
             row = cursor.execute(
                 "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
         return (row[0], row[1]) if row else None

@@ -58,7 +58,7 @@ class Registry:
             return self.reader.view(key["replay"]["record"], None, None)
         record_id = body.get("id")
         errors: dict[str, Any] = {}
-        if not isinstance(record_id, str) or not SLUG.match(record_id):
+        if not isinstance(record_id, str) or not SLUG.fullmatch(record_id):
             errors["id"] = ["must match ^[a-z0-9][a-z0-9-]{1,79}$"]
             record_id = ""
         fields = {k: v for k, v in body.items() if k not in ("id", *COMMON)}
@@ -124,11 +124,10 @@ class Registry:
             return self.reader.event(key["replay"]["event_id"])
         errors: dict[str, Any] = {}
         given = _load(CorrectionInput, body, errors)
-        if given is not None:
-            self._check_changes(target, given["changes"], errors)
+        changes = self._check_changes(target, given["changes"], errors) if given is not None else {}
         if errors:
             raise Invalid("the correction cannot be recorded as given", errors)
-        data = {"target": event_id, "changes": given["changes"], "reason": given["reason"]}
+        data = {"target": event_id, "changes": changes, "reason": given["reason"]}
 
         def emit(aggregate: Record) -> Any:
             return aggregate.record("corrected", None, data, given["sources"], given["note"], actor)
@@ -244,7 +243,8 @@ class Registry:
         return target
 
     def _check_changes(self, target: Mapping[str, Any], changes: Mapping[str, Any],
-                       errors: dict[str, Any]) -> None:
+                       errors: dict[str, Any]) -> dict[str, Any]:
+        """The changes as validated (normalised) values; problems go into `errors`."""
         knowledge = read_log(self.reader.record_envelopes(target["record"]))
         if target["type"] == "registered":
             schema = CATALOGUE.kinds[target["kind"]].registered
@@ -256,17 +256,22 @@ class Registry:
             schema = CATALOGUE.event_type(target["kind"], target["type"]).schema
             effective = knowledge.effective[target["id"]]
             merged = {**effective["data"], **{k: v for k, v in changes.items() if k != "valid"}}
-            if "valid" in changes:
-                try:
-                    ValidTime.parse(changes["valid"])
-                except ValueError as error:
-                    errors.setdefault("changes", {})["valid"] = [str(error)]
+        valid = None
+        if "valid" in changes and target["type"] != "registered":
+            try:
+                valid = ValidTime.parse(changes["valid"]).text
+            except ValueError as error:
+                errors.setdefault("changes", {})["valid"] = [str(error)]
         nested: dict[str, Any] = {}
-        _load(schema, merged, nested)
+        loaded = _load(schema, merged, nested) or {}
         if nested:
             errors.setdefault("changes", {}).update(nested)
-        if not nested:
-            self._check_references(schema, merged, errors)
+        else:
+            self._check_references(schema, loaded, errors)
+        normalised = {k: loaded.get(k) for k in changes if k not in ("valid", "id")}
+        if valid is not None:
+            normalised["valid"] = valid
+        return normalised
 
 
 def _object(body: Any) -> dict[str, Any]:

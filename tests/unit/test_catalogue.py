@@ -178,10 +178,6 @@ def test_anything_else_is_not_a_party(given: object) -> None:
         normalise_party(given)
 
 
-@pytest.mark.xfail(
-    reason="BUG: events/parties.py SLUG uses `$`, which also matches before a trailing newline; use fullmatch",
-    strict=True,
-)
 def test_an_organisation_id_with_a_trailing_newline_is_not_a_party() -> None:
     with pytest.raises(ValueError):
         normalise_party("frontex\n")

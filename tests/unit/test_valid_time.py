@@ -190,10 +190,6 @@ def test_parse_day_rejects_anything_but_yyyy_mm_dd(value: object) -> None:
         parse_day(value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: events/valid_time.py parse_day only checks len == 10, and date.fromisoformat accepts ISO week dates",
-    strict=True,
-)
 def test_parse_day_rejects_an_iso_week_date() -> None:
     # "2017-W40-3" is ten characters and names 4 October 2017, but it is not YYYY-MM-DD.
     with pytest.raises(ValueError):
@@ -227,11 +223,6 @@ def test_parse_instant_rejects_non_instants(value: object) -> None:
         parse_instant(value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: events/valid_time.py parse_instant relies on datetime.fromisoformat, which accepts ISO 8601 "
-    "forms that RFC 3339 does not (basic format, week dates, no seconds)",
-    strict=True,
-)
 @pytest.mark.parametrize("value", ["20190301T000000Z", "2019-W09-5T00:00:00Z", "2019-03-01T00:00Z"])
 def test_parse_instant_rejects_iso_forms_outside_rfc_3339(value: str) -> None:
     with pytest.raises(ValueError):
@@ -246,21 +237,12 @@ def test_plain_dates_have_the_bounds_the_edtf_grammar_gives(text: str) -> None:
     assert ValidTime.parse(text) == ValidTime._parse_edtf(text)
 
 
-@pytest.mark.xfail(
-    reason="BUG: events/valid_time.py _plain_bounds builds dt.date(0, ...) for year 0000 (lines 106/110) and the "
-    "ValueError escapes as a plain ValueError, not InvalidValidTime, so ValidField does not turn it into a 422",
-    strict=True,
-)
 @pytest.mark.parametrize("text", ["0000", "0000-05"])
 def test_year_zero_is_an_invalid_valid_time(text: str) -> None:
     with pytest.raises(InvalidValidTime):
         ValidTime.parse(text)
 
 
-@pytest.mark.xfail(
-    reason="BUG: events/valid_time.py PLAIN (line 95) uses \\d, which matches non-ASCII digits; use [0-9]",
-    strict=True,
-)
 def test_non_ascii_digits_are_not_edtf() -> None:
     with pytest.raises(InvalidValidTime):
         ValidTime.parse("２００６")
