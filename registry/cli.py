@@ -104,10 +104,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     logged, _ = registry.reader.lag()
-    registry.projection.reset()
     with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=args.quiet) as bar:
-        position = registry.projection.catch_up(batch=1000, progress=bar.update)
-    print(f"rebuilt views from {position} events")
+        version, position = registry.projection.rebuild(batch=1000, progress=bar.update)
+    print(f"rebuilt views from {position} events; projection version {version} is active")
     return 0
 
 
