@@ -1,4 +1,4 @@
-"""The global log: events, corrections, retractions, timeline, snapshot, audit head."""
+"""The global log: events, corrections, retractions, timeline, snapshot."""
 
 from __future__ import annotations
 
@@ -70,9 +70,3 @@ def timeline(from_: Any = None, to: Any = None, **filters: Any) -> Response:
         raise BadQuery("'to' is before 'from'", {"to": ["before from"]})
     return respond(registry().reader.timeline(from_, to, **filters))
 
-
-@blp.route("/audit/head", methods=["GET"])
-@blp.doc(summary="Position, hash and time of the newest event")
-def head() -> Response:
-    check_reader()
-    return respond(registry().reader.head())

@@ -52,6 +52,44 @@ def append_to_log(
         envelope = {**entry, "position": position, "recorded_at": recorded_at, "prev_hash": prev_hash}
         envelope["hash"] = prev_hash = envelope_hash(envelope)
         stored.append(envelope)
+    _insert(cursor, stored)
+    if idempotency:
+        cursor.execute(
+            "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
+            (idempotency["key"], idempotency["actor"], idempotency["fingerprint"],
+             idempotency["outcome"], recorded_at),
+        )
+    return stored
+
+
+class ChainBroken(Exception):
+    """Imported envelopes do not continue the log from its head."""
+
+
+def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store envelopes exported by a registry as they are: same positions, times and hashes.
+
+    They must continue the log: the next position, linked to the head's hash.
+    """
+    head = cursor.execute("SELECT position, hash FROM {event_log} ORDER BY position DESC LIMIT 1").one()
+    position, last_hash = (head[0], head[1]) if head else (0, GENESIS)
+    for envelope in envelopes:
+        if envelope["position"] != position + 1 or envelope["prev_hash"] != last_hash:
+            raise ChainBroken(f"position {envelope['position']} does not continue the log at position {position}")
+        position, last_hash = envelope["position"], envelope["hash"]
+    _insert(cursor, envelopes)
+    return list(envelopes)
+
+
+def record_in_log(cursor: Cursor, kwargs: Mapping[str, Any]) -> None:
+    """What a recorder adds to the transaction that stores events: their log entries."""
+    if kwargs.get("log_entries"):
+        kwargs["stored"].extend(append_to_log(cursor, kwargs["log_entries"], kwargs.get("idempotency")))
+    elif kwargs.get("imported"):
+        kwargs["stored"].extend(append_imported(cursor, kwargs["imported"]))
+
+
+def _insert(cursor: Cursor, envelopes: Sequence[Mapping[str, Any]]) -> None:
     cursor.executemany(
         "INSERT INTO {event_log} (position, event_id, record, kind, type, version, target,"
         " recorded_at, hash, envelope) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -61,13 +99,6 @@ def append_to_log(
                 e["data"].get("target") if e["type"] in ("corrected", "retracted") else None,
                 e["recorded_at"], e["hash"], json.dumps(e, ensure_ascii=False),
             )
-            for e in stored
+            for e in envelopes
         ],
     )
-    if idempotency:
-        cursor.execute(
-            "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
-            (idempotency["key"], idempotency["actor"], idempotency["fingerprint"],
-             idempotency["outcome"], recorded_at),
-        )
-    return stored

@@ -121,6 +121,73 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    registry = _registry(args)
+    head = registry.reader.head()["position"]
+    total = (args.to or head) - args.start + 1
+    with tqdm(total=max(total, 0), desc="verify", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+        report = registry.auditor.verify(args.start, args.to, args.hash, not args.no_projections, bar.update)
+    if report["ok"]:
+        print(f"ok: {report['checked']} events verified up to position {report['head']['position']}"
+              f" (hash {report['head']['hash']}); projections {report['projections']}")
+        return 0
+    bad = report["first_bad"]
+    print(f"NOT OK: first bad position {bad['position']}: {bad['reason']}")
+    return 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from registry.transfer import export_lines
+
+    registry = _registry(args)
+    head = registry.reader.head()["position"]
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        with tqdm(total=max(head - args.after, 0), desc="export", unit="event", file=sys.stderr,
+                  disable=args.quiet or not args.output) as bar:
+            for line in export_lines(registry.database, args.after, args.source, bar.update):
+                out.write(line)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from tqdm import tqdm
+
+    from registry.transfer import check_file, import_lines
+
+    path = args.file
+    if path == "-":  # standard input is read twice: keep a copy
+        spool = tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False, encoding="utf-8")  # noqa: SIM115
+        shutil.copyfileobj(sys.stdin, spool)
+        spool.close()
+        path = spool.name
+    if not os.path.isfile(path):
+        raise CommandError(f"no file {path!r}")
+
+    def read() -> Any:
+        with open(path, encoding="utf-8") as handle:
+            yield from handle
+
+    check_file(read())  # a bad file is refused before the store is even opened
+    registry = _registry(args)
+
+    with tqdm(desc="import", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+        result = import_lines(registry.store, read, bar.update)
+    registry.projection.catch_up()
+    print(f"imported {result['written']} events, skipped {result['skipped']} already present")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="registry", description="The Cooperation Registry")
     common = argparse.ArgumentParser(add_help=False)
@@ -157,6 +224,26 @@ def parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", parents=[common], help="rebuild the views from the log")
     rebuild.add_argument("--quiet", action="store_true")
     rebuild.set_defaults(run=cmd_rebuild)
+
+    verify = sub.add_parser("verify", parents=[common], help="audit the log: exit 0 when intact, 1 otherwise")
+    verify.add_argument("--from", dest="start", type=int, default=1, help="first position to check")
+    verify.add_argument("--to", type=int, help="last position to check (default: the head)")
+    verify.add_argument("--hash", help="the hash a kept head had at --from: the log must extend it")
+    verify.add_argument("--no-projections", action="store_true", help="skip replaying the log against the views")
+    verify.add_argument("--quiet", action="store_true")
+    verify.set_defaults(run=cmd_verify)
+
+    export = sub.add_parser("export", parents=[common], help="the log as NDJSON (CloudEvents-compatible)")
+    export.add_argument("--after", type=int, default=0, help="export events after this position")
+    export.add_argument("--output", "-o", help="a file (default: standard output)")
+    export.add_argument("--source", default="urn:cooperation-registry", help="the CloudEvents source")
+    export.add_argument("--quiet", action="store_true")
+    export.set_defaults(run=cmd_export)
+
+    load = sub.add_parser("import", parents=[common], help="load an export file (idempotent by event id)")
+    load.add_argument("file", help="an NDJSON export file, or - for standard input")
+    load.add_argument("--quiet", action="store_true")
+    load.set_defaults(run=cmd_import)
 
     project = sub.add_parser("project", parents=[common], help="a projector worker following the log")
     project.add_argument("--interval", type=float, default=1.0)

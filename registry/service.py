@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from marshmallow import ValidationError
 
 from events import CATALOGUE, CorrectionInput, EnvelopeInput, RetractionInput, UnknownEventType, ValidTime, references
+from registry.audit import Auditor
 from registry.chain import canonical
 from registry.config import StoreConfig
 from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, StoreBusy
@@ -42,6 +43,7 @@ class Registry:
         self.projection = ViewProjection(self.database)
         self.reader = Reader(self.database, self.projection)
         self.tokens = Tokens(self.database)
+        self.auditor = Auditor(self.store, self.projection)
 
     def close(self) -> None:
         self.store.close()

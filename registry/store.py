@@ -18,7 +18,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 
-from registry.chain import append_to_log
+from registry.chain import record_in_log
 from registry.config import StoreConfig
 from registry.database import Cursor, Database
 
@@ -81,9 +81,7 @@ class SQLiteRegistryRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        if kwargs.get("log_entries"):
-            kwargs["stored"].extend(append_to_log(
-                Cursor(c.sqlite_cursor, self.database), kwargs["log_entries"], kwargs.get("idempotency")))
+        record_in_log(Cursor(c.sqlite_cursor, self.database), kwargs)
         return ids
 
 
@@ -95,9 +93,7 @@ class PostgresRegistryRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             self._insert_stored_events(curs, stored_events)
             ids = self._fetch_ids_after_insert_events(curs, stored_events)
-            if kwargs.get("log_entries"):
-                kwargs["stored"].extend(append_to_log(
-                    Cursor(curs, self.database), kwargs["log_entries"], kwargs.get("idempotency")))
+            record_in_log(Cursor(curs, self.database), kwargs)
         return ids
 
 

@@ -1,0 +1,293 @@
+"""Audit: prove that no stored event was edited, deleted or reordered.
+
+`verify` re-reads the log in position order in bounded batches and checks, for
+every row: the position follows the last one; the envelope decodes and agrees
+with the row; its hash recomputes; its `prev_hash` is the previous hash; time
+never goes back; each record's versions are contiguous; and the event store's
+own copy of the event says the same. Over the whole log it also replays every
+event into a fresh projection version and compares it with the stored views.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from registry.chain import GENESIS, envelope_hash
+from registry.database import Cursor
+from registry.errors import BadQuery
+from registry.projection import ALIVE
+from registry.store import RegistryStore, record_uuid
+
+BATCH = 1000
+ENVELOPE_COLUMNS = ("position", "id", "record", "kind", "type", "version", "recorded_at", "hash")
+
+
+@dataclass(frozen=True)
+class Finding:
+    position: int
+    reason: str
+
+
+class Bad(Exception):
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(reason)
+        self.finding = Finding(position, reason)
+
+
+class Auditor:
+    def __init__(self, store: RegistryStore, projection: Any) -> None:
+        self.store = store
+        self.database = store.database
+        self.projection = projection
+
+    def verify(self, start: int = 1, end: int | None = None, head_hash: str | None = None,
+               projections: bool = True, progress: Callable[[int], object] | None = None) -> dict[str, Any]:
+        """`{ok, checked, head, first_bad, projections}`; raises BadQuery for a range outside the log.
+
+        With `head_hash`, the event at `start` must have that hash: an auditor's kept
+        head, which today's log must extend.
+        """
+        head = self._head()
+        last = head["position"] if end is None else end
+        if start < 1:
+            raise BadQuery("'from' must be 1 or more", {"from": ["below 1"]})
+        if start > max(head["position"], 1):
+            raise BadQuery(f"'from' {start} is beyond the head at position {head['position']}",
+                           {"from": ["beyond the head"]})
+        if last < start - 1 or last > head["position"]:
+            raise BadQuery(f"'to' must lie between 'from' and the head ({head['position']})", {"to": ["out of range"]})
+        checked = 0
+        replayed = "skipped"
+        try:
+            checked = self._check_log(start, last, head_hash, progress)
+            if projections and start == 1 and last == head["position"]:
+                replayed = self._check_projections()
+        except Bad as bad:
+            return {"ok": False, "checked": checked, "head": head, "first_bad": bad.finding.__dict__,
+                    "projections": replayed}
+        return {"ok": True, "checked": checked, "head": head, "first_bad": None, "projections": replayed}
+
+    # The log
+
+    def _check_log(self, start: int, last: int, head_hash: str | None,
+                   progress: Callable[[int], object] | None) -> int:
+        prev_hash, recorded_at = GENESIS, ""
+        if start > 1:
+            previous = self._row(start - 1)
+            if previous is None:
+                raise Bad(start - 1, f"position {start - 1} is missing")
+            prev_hash, recorded_at = previous[1], previous[2]
+        versions: dict[str, int] = {}
+        library = self._library_rows(start)
+        expected, checked = start, 0
+        for batch in self._batches(start, last):
+            for position, event_id, row_hash, envelope_text in batch:
+                if position != expected:
+                    raise Bad(expected, f"position {expected} is missing (the next row is {position})")
+                envelope = self._decode(position, envelope_text)
+                if position == start and head_hash is not None and row_hash != head_hash:
+                    raise Bad(position, "the log does not extend the given head: its hash differs")
+                self._check_row(position, event_id, row_hash, envelope)
+                if envelope["prev_hash"] != prev_hash:
+                    raise Bad(position, f"prev_hash does not link to position {position - 1}")
+                if envelope["recorded_at"] < recorded_at:
+                    raise Bad(position, "recorded_at is earlier than the previous event's")
+                self._check_version(position, envelope, versions, start)
+                self._check_stored_event(position, envelope, next(library, None))
+                prev_hash, recorded_at = row_hash, envelope["recorded_at"]
+                expected += 1
+                checked += 1
+            if progress:
+                progress(len(batch))
+        if expected <= last:
+            raise Bad(expected, f"position {expected} is missing")
+        if last == self._head()["position"] and next(library, None) is not None:
+            raise Bad(last + 1, "the event store holds an event past the log's head")
+        return checked
+
+    def _check_row(self, position: int, event_id: str, row_hash: str, envelope: Mapping[str, Any]) -> None:
+        columns = {"position": position, "id": event_id, "hash": row_hash}
+        for name, value in columns.items():
+            if envelope.get(name) != value:
+                raise Bad(position, f"the row's {name} disagrees with its envelope")
+        missing = [name for name in ENVELOPE_COLUMNS if name not in envelope]
+        if missing:
+            raise Bad(position, f"the envelope lacks {', '.join(missing)}")
+        if envelope_hash(envelope) != row_hash:
+            raise Bad(position, "the hash does not match the envelope's content (edited)")
+
+    def _check_version(self, position: int, envelope: Mapping[str, Any], versions: dict[str, int], start: int) -> None:
+        record, version = envelope["record"], envelope["version"]
+        known = versions.get(record)
+        if known is None and start > 1 and version > 1:
+            with self.database.read() as cursor:
+                earlier = cursor.execute(
+                    "SELECT position FROM {event_log} WHERE record = ? AND version = ?", (record, version - 1)).scalar()
+            known = version - 1 if earlier is not None and earlier < position else 0
+        if version != (known or 0) + 1:
+            raise Bad(position, f"version {version} of {record!r} does not follow version {known or 0}")
+        versions[record] = version
+
+    def _check_stored_event(self, position: int, envelope: Mapping[str, Any], stored: StoredEvent | None) -> None:
+        if stored is None:
+            raise Bad(position, "the event store has no event for this position (deleted)")
+        if stored.originator_id != record_uuid(envelope["record"]) or stored.originator_version != envelope["version"]:
+            raise Bad(position, "the event store's event at this place is another one (deleted or reordered)")
+        try:
+            event: Any = self.store.mapper.to_domain_event(stored)
+        except Exception as error:  # any decoding failure is a finding, not a crash
+            raise Bad(position, f"the event store's event does not decode: {type(error).__name__}") from None
+        same = (
+            event.event_id == envelope["id"]
+            and getattr(event, "type", "registered") == envelope["type"]
+            and getattr(event, "valid", None) == envelope["valid"]
+            and event.data == envelope["data"]
+            and event.sources == envelope["sources"]
+            and event.note == envelope["note"]
+            and event.actor == envelope["actor"]
+        )
+        if not same:
+            raise Bad(position, "the event store's event differs from the log's envelope (edited)")
+
+    def _decode(self, position: int, text: str) -> dict[str, Any]:
+        try:
+            envelope = json.loads(text)
+        except (TypeError, ValueError):
+            raise Bad(position, "the row's envelope is not decodable JSON") from None
+        if not isinstance(envelope, dict):
+            raise Bad(position, "the row's envelope is not a JSON object")
+        return envelope
+
+    def _head(self) -> dict[str, Any]:
+        with self.database.read() as cursor:
+            row = cursor.execute(
+                "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
+        if row is None:
+            return {"position": 0, "hash": GENESIS, "recorded_at": None}
+        return {"position": int(row[0]), "hash": row[1], "recorded_at": row[2]}
+
+    def _row(self, position: int) -> Any:
+        with self.database.read() as cursor:
+            return cursor.execute(
+                "SELECT position, hash, recorded_at FROM {event_log} WHERE position = ?", (position,)).one()
+
+    def _batches(self, start: int, last: int) -> Iterator[list[tuple[int, str, str, str]]]:
+        after = start - 1
+        while after < last:
+            with self.database.read() as cursor:
+                rows = cursor.execute(
+                    "SELECT position, event_id, hash, envelope FROM {event_log}"
+                    " WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                    (after, last, BATCH),
+                ).all()
+            if not rows:
+                return
+            yield [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+            after = int(rows[-1][0])
+
+    def _library_rows(self, start: int) -> Iterator[StoredEvent]:
+        """The event store's events in the order they were stored, from the one logged at `start`."""
+        table = self._library_table()
+        order = "rowid" if self.database.engine == "sqlite" else "notification_id"
+        key = 0
+        if start > 1:
+            with self.database.read() as cursor:
+                row = cursor.execute("SELECT record, version FROM {event_log} WHERE position = ?", (start,)).one()
+                if row is not None:
+                    found = cursor.execute(
+                        f"SELECT {order} FROM {table} WHERE originator_id = ? AND originator_version = ?",
+                        (self._originator(row[0]), row[1])).scalar()
+                    key = int(found) - 1 if found is not None else 0
+        while True:
+            with self.database.read() as cursor:
+                rows = cursor.execute(
+                    f"SELECT {order}, originator_id, originator_version, topic, state FROM {table}"
+                    f" WHERE {order} > ? ORDER BY {order} LIMIT ?", (key, BATCH)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield StoredEvent(
+                    originator_id=row[1] if isinstance(row[1], UUID) else UUID(row[1]),
+                    originator_version=int(row[2]), topic=row[3], state=bytes(row[4]))
+            key = int(rows[-1][0])
+
+    def _library_table(self) -> str:
+        name = self.store.recorder.events_table_name  # type: ignore[attr-defined]
+        return f'"{self.database.schema}".{name}' if self.database.engine == "postgres" else str(name)
+
+    def _originator(self, record: str) -> Any:
+        uuid = record_uuid(record)
+        return uuid.hex if self.database.engine == "sqlite" else uuid
+
+    # The projections
+
+    def _check_projections(self) -> str:
+        """Replay the log into a fresh projection version and compare it with the active one."""
+        version = 1_000_000 + secrets.randbelow(1_000_000)
+        try:
+            active_position = self.projection.position()
+            built = self.projection.build(version, until=active_position)
+            with self.database.read() as cursor:
+                active = self.projection.active(cursor)
+                position = min(built, _tracked(active))
+                self._compare(active, cursor.versioned(version), position)
+        finally:
+            self.projection.drop(version)
+        return "verified"
+
+    def _compare(self, stored: Cursor, replayed: Cursor, position: int) -> None:
+        """Compare the tables row by row in key order, a page at a time (bounded memory)."""
+        tables: list[tuple[str, str, str, tuple[Any, ...], tuple[Any, ...], int, int, str]] = [
+            ("record, valid_from, sys_from, CASE WHEN sys_to > ? THEN ? ELSE sys_to END, state",
+             "{view_segments}", "sys_from <= ?", (position, ALIVE), (position,), 3, 2,
+             "the stored view of {0!r} differs from a replay of the log"),
+            ("id, registered_position, kind", "{records}", "registered_position <= ?", (), (position,), 1, 1,
+             "the stored record index differs from a replay at {0!r}"),
+        ]
+        if _tracked(stored) == position:
+            tables.append(("event_id, position, item", "{timeline}", "1 = 1", (), (), 1, 1,
+                           "the stored timeline differs from a replay at event {0!r}"))
+        for columns, table, where, select_params, where_params, key, at, reason in tables:
+            mine_rows = _paged(stored, columns, table, where, select_params, where_params, key)
+            their_rows = _paged(replayed, columns, table, where, select_params, where_params, key)
+            while True:
+                mine, theirs = next(mine_rows, None), next(their_rows, None)
+                if mine is None and theirs is None:
+                    break
+                if mine != theirs:
+                    row = mine if mine is not None else theirs
+                    assert row is not None
+                    raise Bad(int(row[at]), reason.format(row[0]))
+
+
+def _paged(cursor: Cursor, columns: str, table: str, where: str, select_params: tuple[Any, ...],
+           where_params: tuple[Any, ...], key: int) -> Iterator[tuple[Any, ...]]:
+    """Rows in key order, fetched a page at a time by keyset."""
+    names = [c.strip() for c in columns.split(",")][:key]
+    last: tuple[Any, ...] | None = None
+    while True:
+        clause = where
+        params: tuple[Any, ...] = select_params + where_params
+        if last is not None:
+            clause += f" AND ({', '.join(names)}) > ({', '.join('?' * key)})"
+            params += last
+        rows = cursor.execute(
+            f"SELECT {columns} FROM {table} WHERE {clause} ORDER BY {', '.join(names)} LIMIT {BATCH}", params).all()
+        if not rows:
+            return
+        for row in rows:
+            yield tuple(row)
+        last = tuple(rows[-1])[:key]
+
+
+def _tracked(cursor: Cursor) -> int:
+    value = cursor.execute(
+        "SELECT position FROM {projection_position} WHERE name = ?", (f"views_v{cursor.version}",)).scalar()
+    return int(value or 0)

@@ -1,0 +1,163 @@
+"""Export and import the log as NDJSON: one CloudEvents-compatible object per event.
+
+An export line is `{specversion, id, source, type, subject, time, datacontenttype,
+data}` with the event's envelope as `data`. Import checks the whole file's hash
+chain before writing anything, then continues the store's log with the file's
+events exactly as they were (positions, `recorded_at`, hashes), so the copy
+verifies against the original's head. It is idempotent by event id: events the
+store already holds must be the same events, and are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from registry.chain import GENESIS, ChainBroken, envelope_hash
+from registry.database import Database
+from registry.errors import Conflict, Invalid
+from registry.store import Record, RegistryStore, record_uuid
+
+BATCH = 1000
+CE_FIELDS = ("specversion", "id", "source", "type", "time", "data")
+
+
+def cloud_event(envelope: dict[str, Any], source: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": envelope["id"],
+        "source": source,
+        "type": f"registry.{envelope['kind']}.{envelope['type']}",
+        "subject": envelope["record"],
+        "time": envelope["recorded_at"],
+        "datacontenttype": "application/json",
+        "data": envelope,
+    }
+
+
+def export_lines(database: Database, after: int = 0, source: str = "urn:cooperation-registry",
+                 progress: Callable[[int], object] | None = None) -> Iterator[str]:
+    """NDJSON lines of every event after `after`, read a batch at a time (constant memory)."""
+    while True:
+        with database.read() as cursor:
+            rows = cursor.execute(
+                "SELECT position, envelope FROM {event_log} WHERE position > ? ORDER BY position LIMIT ?",
+                (after, BATCH),
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield json.dumps(cloud_event(json.loads(row[1]), source), ensure_ascii=False) + "\n"
+        after = int(rows[-1][0])
+        if progress:
+            progress(len(rows))
+
+
+def read_envelopes(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, envelope) for every line; raises Invalid for a line that is not an export line."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise Invalid(f"line {number} is not JSON (a corrupt or truncated file?)", {"line": [number]}) from None
+        envelope = item.get("data") if isinstance(item, dict) and "specversion" in item else item
+        if not isinstance(envelope, dict) or not {"position", "hash", "prev_hash", "id"} <= set(envelope):
+            raise Invalid(f"line {number} holds no event envelope", {"line": [number]})
+        yield number, envelope
+
+
+def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
+    """Verify a file's own chain: (first position, last position, first prev_hash). Raises Invalid."""
+    first, last, first_prev, prev_hash = 0, 0, GENESIS, None
+    for number, envelope in read_envelopes(lines):
+        position = envelope["position"]
+        if prev_hash is None:
+            first, first_prev = position, envelope["prev_hash"]
+        elif position != last + 1:
+            raise Invalid(f"line {number}: position {position} does not follow {last}", {"line": [number]})
+        elif envelope["prev_hash"] != prev_hash:
+            raise Invalid(f"line {number}: prev_hash does not link to position {last}", {"line": [number]})
+        if envelope_hash(envelope) != envelope["hash"]:
+            raise Invalid(f"line {number}: the hash does not match the event (position {position})",
+                          {"line": [number]})
+        last, prev_hash = position, envelope["hash"]
+    if prev_hash is None:
+        raise Invalid("the file holds no events", {"file": ["empty"]})
+    if first == 1 and first_prev != GENESIS:
+        raise Invalid("line 1: the first event must chain from 64 zeros", {"line": [1]})
+    return first, last, first_prev
+
+
+def import_lines(store: RegistryStore, read: Callable[[], Iterable[str]],
+                 progress: Callable[[int], object] | None = None) -> dict[str, int]:
+    """Import an export file; `read()` gives its lines afresh (it is read twice).
+
+    Raises Invalid for a file whose chain does not verify and Conflict when the
+    store's log disagrees with it; in both cases nothing is written.
+    """
+    first, last, first_prev = check_file(read())
+    database = store.database
+    with database.read() as cursor:
+        head = cursor.execute("SELECT position, hash FROM {event_log} ORDER BY position DESC LIMIT 1").one()
+        head_position = int(head[0]) if head else 0
+        if first > head_position + 1:
+            raise Conflict(f"the file starts at position {first} but the store's log ends at {head_position}")
+        anchor = cursor.execute("SELECT hash FROM {event_log} WHERE position = ?", (first - 1,)).scalar()
+        if first > 1 and anchor != first_prev:
+            raise Conflict(f"the file's position {first} does not continue the store's position {first - 1}")
+    for _, envelope in read_envelopes(read()):
+        if envelope["position"] > head_position:
+            break
+        with database.read() as cursor:
+            stored = cursor.execute(
+                "SELECT event_id, hash FROM {event_log} WHERE position = ?", (envelope["position"],)).one()
+        if stored is None or (stored[0], stored[1]) != (envelope["id"], envelope["hash"]):
+            raise Conflict(f"the store's log conflicts with the file at position {envelope['position']}")
+    written, batch = 0, []
+    for _, envelope in read_envelopes(read()):
+        if envelope["position"] <= head_position:
+            continue
+        batch.append(envelope)
+        if len(batch) == BATCH:
+            written += _write(store, batch)
+            batch = []
+            if progress:
+                progress(BATCH)
+    if batch:
+        written += _write(store, batch)
+        if progress:
+            progress(len(batch))
+    return {"read": last - first + 1, "written": written, "skipped": last - first + 1 - written}
+
+
+def _write(store: RegistryStore, envelopes: list[dict[str, Any]]) -> int:
+    events = [_domain_event(e) for e in envelopes]
+    try:
+        store.events.put(events, imported=envelopes, stored=[])
+    except (IntegrityError, ChainBroken) as error:
+        raise Conflict(f"the store's log moved on while importing: {error}") from error
+    return len(envelopes)
+
+
+def _domain_event(envelope: dict[str, Any]) -> Any:
+    common = {
+        "originator_id": record_uuid(envelope["record"]),
+        "originator_version": envelope["version"],
+        "timestamp": dt.datetime.fromisoformat(envelope["recorded_at"].replace("Z", "+00:00")),
+        "event_id": envelope["id"],
+        "data": envelope["data"],
+        "sources": envelope["sources"],
+        "note": envelope["note"],
+        "actor": envelope["actor"],
+    }
+    if envelope["type"] == "registered":
+        return Record.Registered(  # type: ignore[call-arg]
+            originator_topic=get_topic(Record), kind=envelope["kind"], record_id=envelope["record"], **common)
+    return Record.Recorded(type=envelope["type"], valid=envelope["valid"], **common)  # type: ignore[call-arg]
