@@ -45,7 +45,10 @@ class EventData(Schema):
 
     @staticmethod
     def apply(view: View, fact: Fact) -> None:
-        """The event's effect on the record's view (registrations have none)."""
+        """The event's effect on the record's view (registrations have none).
+
+        Set top-level values or append to lists; never edit an item a list already holds.
+        """
 
 
 class Ref(fields.String):

@@ -252,7 +252,7 @@ class Auditor:
              "the stored record index differs from a replay at {0!r}"),
         ]
         if _tracked(stored) == position:
-            tables.append(("event_id, position, item", "{timeline}", "1 = 1", (), (), 1, 1,
+            tables.append(("event_id, position, state, effective, envelope", "{timeline}", "1 = 1", (), (), 1, 1,
                            "the stored timeline differs from a replay at event {0!r}"))
         for columns, table, where, select_params, where_params, key, at, reason in tables:
             mine_rows = _paged(stored, columns, table, where, select_params, where_params, key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -105,7 +106,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     registry = _registry(args)
     logged, _ = registry.reader.lag()
     with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=args.quiet) as bar:
-        version, position = registry.projection.rebuild(batch=1000, progress=bar.update)
+        version, position = registry.projection.rebuild(progress=bar.update)
     print(f"rebuilt views from {position} events; projection version {version} is active")
     return 0
 
@@ -116,8 +117,19 @@ def cmd_project(args: argparse.Namespace) -> int:
     if args.once:
         print(f"projected to position {position}")
         return 0
-    print(f"projector at position {position}, following the log every {args.interval}s", file=sys.stderr)
-    registry.projection.follow(threading.Event(), args.interval)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop cleanly: a delivery under way is finished and stored
+        signal.signal(signum, lambda *_: stop.set())
+    delivery = None
+    if not args.no_webhooks:
+        from registry.webhook_delivery import WebhookDelivery
+
+        delivery = WebhookDelivery(registry.database, registry.feed).start()
+    print(f"projector at position {position}, following the log every {args.interval}s"
+          + ("" if delivery is None else "; delivering webhooks"), file=sys.stderr)
+    registry.projection.follow(stop, args.interval)
+    if delivery is not None:
+        delivery.stop()
     return 0
 
 
@@ -199,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=int(os.environ.get("REGISTRY_WORKERS", 2)))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("REGISTRY_THREADS", 8)))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("REGISTRY_THREADS", 64)))
     serve.set_defaults(run=cmd_serve)
 
     seed = sub.add_parser("seed", parents=[common], help="load the seed timeline (idempotent)")
@@ -248,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
     project = sub.add_parser("project", parents=[common], help="a projector worker following the log")
     project.add_argument("--interval", type=float, default=1.0)
     project.add_argument("--once", action="store_true", help="catch up once and exit")
+    project.add_argument("--no-webhooks", action="store_true", help="do not deliver webhooks in this worker")
     project.set_defaults(run=cmd_project)
     return top
 

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
-VERSIONED = frozenset({"records", "view_segments", "timeline"})
+VERSIONED = frozenset({"records", "view_segments", "timeline", "series_members"})
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -103,12 +103,19 @@ class Database:
             yield Cursor(raw, self)
 
     @contextmanager
-    def write(self, lock: str | None = None) -> Iterator[Cursor]:
-        """A write transaction; `lock` names a lock held until commit (one writer per name)."""
+    def write(self, lock: str | None = None, durable: bool = True) -> Iterator[Cursor]:
+        """A write transaction; `lock` names a lock held until commit (one writer per name).
+
+        `durable=False` is for what can be rebuilt from the log (projections): on
+        SQLite its commit does not wait for the disk; a crash can only lose such
+        transactions whole, never corrupt them, and the next catch-up redoes them.
+        """
         if self.engine == "sqlite":
             with self.datastore.get_connection(commit=True) as conn:
                 raw_conn = conn._sqlite_conn
                 raw = raw_conn.cursor()
+                if not durable:
+                    raw.execute("PRAGMA synchronous = NORMAL")
                 try:
                     raw.execute("BEGIN IMMEDIATE")
                     try:
@@ -121,6 +128,9 @@ class Database:
                     raise IntegrityError(error) from error
                 except sqlite3.OperationalError as error:
                     raise OperationalError(error) from error
+                finally:
+                    if not durable:
+                        raw.execute("PRAGMA synchronous = FULL")
             return
         with self.datastore.transaction(commit=True) as raw:
             cursor = Cursor(raw, self)
@@ -161,10 +171,12 @@ class Database:
         v = f"_v{version}"
         statements = [
             f"""CREATE TABLE IF NOT EXISTS {{records}} (
-                id TEXT PRIMARY KEY, kind TEXT NOT NULL, series TEXT,
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL,
                 registered_position {big} NOT NULL, head TEXT NOT NULL)""",
             f"CREATE INDEX IF NOT EXISTS records{v}_kind ON {{records}} (kind, id)",
-            f"CREATE INDEX IF NOT EXISTS records{v}_series ON {{records}} (series)",
+            # Every series a meeting was ever filed under, so past knowledge finds it too.
+            """CREATE TABLE IF NOT EXISTS {series_members} (
+                series TEXT NOT NULL, meeting TEXT NOT NULL, PRIMARY KEY (series, meeting))""",
             f"""CREATE TABLE IF NOT EXISTS {{view_segments}} (
                 record TEXT NOT NULL, valid_from {big} NOT NULL,
                 sys_from {big} NOT NULL, sys_to {big} NOT NULL, state TEXT NOT NULL)""",
@@ -174,7 +186,7 @@ class Database:
             f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
                 event_id TEXT PRIMARY KEY, record TEXT NOT NULL, kind TEXT NOT NULL,
                 type TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
-                valid_upper {big}, item TEXT NOT NULL)""",
+                valid_upper {big}, state TEXT NOT NULL, effective TEXT, envelope TEXT NOT NULL)""",
             f"CREATE INDEX IF NOT EXISTS timeline{v}_valid ON {{timeline}} (valid_lower, valid_upper, position)",
         ]
         with self.write() as cursor:

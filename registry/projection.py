@@ -59,7 +59,7 @@ class ViewProjection:
     def catch_up(self, batch: int = 500, progress: Callable[[int], object] | None = None) -> int:
         """Apply every logged event the active version has not applied; returns its position."""
         while True:
-            with self.database.write(lock=NAME) as cursor:
+            with self.database.write(lock=NAME, durable=False) as cursor:
                 position, count = self._advance(self.active(cursor), batch)
             if progress and count:
                 progress(count)
@@ -71,11 +71,14 @@ class ViewProjection:
         position = _position(cursor)
         last = until if until is not None else 2**62
         rows = cursor.execute(
-            "SELECT envelope FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+            "SELECT record, envelope FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
             (position, last, batch),
         ).all()
+        writes = _Batch(cursor)
+        writes.load_heads({row[0] for row in rows})
         for row in rows:
-            self.apply(cursor, json.loads(row[0]))
+            writes.apply(json.loads(row[1]), row[1])
+        writes.flush()
         if rows:
             position += len(rows)
             cursor.execute(
@@ -85,19 +88,19 @@ class ViewProjection:
             )
         return position, len(rows)
 
-    def build(self, version: int, batch: int = 1000, until: int | None = None,
+    def build(self, version: int, batch: int = 5000, until: int | None = None,
               progress: Callable[[int], object] | None = None) -> int:
         """Build (or go on building) `version` beside the active one; returns its position."""
         self.database.create_projection_tables(version)
         while True:
-            with self.database.write(lock=f"{NAME}-build-{version}") as cursor:
+            with self.database.write(lock=f"{NAME}-build-{version}", durable=False) as cursor:
                 position, count = self._advance(cursor.versioned(version), batch, until)
             if progress and count:
                 progress(count)
             if count < batch:
                 return position
 
-    def rebuild(self, batch: int = 1000, progress: Callable[[int], object] | None = None) -> tuple[int, int]:
+    def rebuild(self, batch: int = 5000, progress: Callable[[int], object] | None = None) -> tuple[int, int]:
         """Rebuild every view from the log beside the live ones, then switch atomically.
 
         Resumable: an interrupted rebuild goes on with the version it was building.
@@ -148,111 +151,170 @@ class ViewProjection:
         """Empty the active version, so that the next catch-up replays the whole log into it."""
         with self.database.write(lock=NAME) as cursor:
             active = self.active(cursor)
-            for table in ("view_segments", "records", "timeline"):
+            for table in ("view_segments", "records", "timeline", "series_members"):
                 active.execute(f"DELETE FROM {{{table}}}")
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (_tracking_name(active),))
 
-    def apply(self, cursor: Cursor, envelope: Mapping[str, Any]) -> None:
+    def apply(self, cursor: Cursor, envelope: Mapping[str, Any], text: str | None = None) -> None:
+        """Apply one event (its envelope, and the envelope's stored text if at hand)."""
+        batch = _Batch(cursor)
+        batch.apply(envelope, text or json.dumps(envelope, ensure_ascii=False))
+        batch.flush()
+
+
+class _Batch:
+    """The writes of a run of events, held in memory and flushed together.
+
+    An event that lands after every known day of its record (the usual case)
+    is folded onto the record's head in memory. Any other event (an earlier
+    fact, a correction, a retraction) flushes, then refolds its record in SQL.
+    """
+
+    def __init__(self, cursor: Cursor) -> None:
+        self.cursor = cursor
+        self.heads: dict[str, dict[str, Any]] = {}
+        self.changed: set[str] = set()
+        self.records: list[tuple[Any, ...]] = []
+        self.members: list[tuple[Any, ...]] = []
+        self.segments: list[tuple[Any, ...]] = []
+        self.closed: list[tuple[Any, ...]] = []
+        self.timeline: list[tuple[Any, ...]] = []
+
+    def load_heads(self, records: set[str]) -> None:
+        wanted = sorted(records - self.heads.keys())
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self.cursor.execute(
+                f"SELECT id, head, kind FROM {{records}} WHERE id IN ({','.join('?' * len(chunk))})", chunk).all()
+            for row in rows:
+                self.heads[row[0]] = {**json.loads(row[1]), "kind": row[2]}
+
+    def apply(self, envelope: Mapping[str, Any], text: str) -> None:
+        record = envelope["record"]
         if envelope["type"] == "registered":
-            self._registered(cursor, envelope)
+            self._registered(envelope)
             return
-        head = json.loads(cursor.execute(
-            "SELECT head FROM {records} WHERE id = ?", (envelope["record"],)).scalar())
+        if record not in self.heads:
+            self.load_heads({record})
         if envelope["type"] not in ("corrected", "retracted"):
             fact = Fact(envelope["id"], envelope["type"], ValidTime.parse(envelope["valid"]),
                         envelope["data"], envelope["position"])
-            if _appends_after(head, fact):
-                self._append(cursor, envelope, head, fact)
+            if _appends_after(self.heads[record], fact):
+                self._append(envelope, text, fact)
                 return
-        self._refold(cursor, envelope["record"], envelope["position"])
+        self.flush()
+        self.heads[record] = _refold(self.cursor, record, envelope["position"])
 
-    def _registered(self, cursor: Cursor, envelope: Mapping[str, Any]) -> None:
-        state = initial_state(envelope["kind"], envelope["data"])
-        head = {"last_day": BEFORE_ALL, "last_order": None, "last_state": state}
-        cursor.execute(
-            "INSERT INTO {records} (id, kind, series, registered_position, head) VALUES (?,?,?,?,?)",
-            (envelope["record"], envelope["kind"], envelope["data"].get("series"),
-             envelope["position"], json.dumps(head)),
-        )
-        self._insert_segments(cursor, envelope["record"], envelope["position"], [(BEFORE_ALL, state)])
-
-    def _append(self, cursor: Cursor, envelope: Mapping[str, Any], head: dict[str, Any], fact: Fact) -> None:
+    def _registered(self, envelope: Mapping[str, Any]) -> None:
         record, position = envelope["record"], envelope["position"]
-        last, kind = head["last_state"], envelope["kind"]
+        state = initial_state(envelope["kind"], envelope["data"])
+        head = {"last_day": BEFORE_ALL, "last_order": None, "last_state": state, "kind": envelope["kind"]}
+        self.records.append((record, envelope["kind"], position, _dump_head(head)))
+        if envelope["data"].get("series"):
+            self.members.append((envelope["data"]["series"], record))
+        self.segments.append((record, BEFORE_ALL, position, ALIVE, dump_state(state)))
+        self.heads[record] = head
+
+    def _append(self, envelope: Mapping[str, Any], text: str, fact: Fact) -> None:
+        record, position = envelope["record"], envelope["position"]
+        head = self.heads[record]
+        last = head["last_state"]
         lower, certain = fact.valid.lower.toordinal(), fact.valid.certain_from.toordinal()
-        after = {"view": fold(kind, last["view"], [fact]), "uncertain": [], "has_world": True}
+        after = {"view": fold(head["kind"], last["view"], [fact]), "uncertain": [], "has_world": True}
         rows = [(certain, after)]
         if lower < certain:
             rows.insert(0, (lower, {**last, "uncertain": [fact.id], "has_world": True}))
         if rows[0][0] == head["last_day"]:
-            cursor.execute(
-                "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?",
-                (position, record, head["last_day"], ALIVE),
-            )
-        self._insert_segments(cursor, record, position, rows)
+            self.closed.append((position, record, head["last_day"], ALIVE))
+        self.segments.extend((record, day, position, ALIVE, dump_state(state)) for day, state in rows)
         head.update(last_day=certain, last_order=list(fact.order), last_state=after)
-        cursor.execute("UPDATE {records} SET head = ? WHERE id = ?", (json.dumps(head), record))
-        self._insert_timeline(cursor, [_timeline_item(envelope, "current", None)], kind)
+        self.changed.add(record)
+        valid = fact.valid
+        self.timeline.append((
+            fact.id, record, head["kind"], fact.type, position, valid.lower.toordinal(),
+            valid.upper.toordinal() if valid.upper else None, "current", None, text,
+        ))
 
-    def _refold(self, cursor: Cursor, record: str, position: int) -> None:
-        envelopes = [json.loads(r[0]) for r in cursor.execute(
-            "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
-            (record, position)).all()]
-        knowledge = read_log(envelopes)
-        fresh = [(day, dump_state(state)) for day, state in segments(knowledge)]
-        alive = {r[0]: r[1] for r in cursor.execute(
-            "SELECT valid_from, state FROM {view_segments} WHERE record = ? AND sys_to = ?",
-            (record, ALIVE)).all()}
-        wanted = dict(fresh)
-        for day, state in alive.items():
-            if wanted.get(day) != state:
-                cursor.execute(
-                    "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?",
-                    (position, record, day, ALIVE),
-                )
+    def flush(self) -> None:
+        cursor = self.cursor
+        cursor.executemany(
+            "INSERT INTO {records} (id, kind, registered_position, head) VALUES (?,?,?,?)", self.records)
+        _add_members(cursor, self.members)
+        cursor.executemany(
+            "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?", self.closed)
         cursor.executemany(
             "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)",
-            [(record, day, position, ALIVE, state) for day, state in fresh if alive.get(day) != state],
-        )
-        last_day, last_state = fresh[-1]
-        head = {
-            "last_day": last_day,
-            "last_order": list(knowledge.facts[-1].order) if knowledge.facts else None,
-            "last_state": json.loads(last_state),
-        }
-        # The fast path needs every fact certain by the last day; refolds keep that true.
-        cursor.execute(
-            "UPDATE {records} SET head = ?, series = ? WHERE id = ?",
-            (json.dumps(head), knowledge.registered.get("series"), record),
-        )
-        cursor.execute("DELETE FROM {timeline} WHERE record = ?", (record,))
-        items = [
-            _timeline_item(knowledge.envelopes[f.id], knowledge.states[f.id], knowledge.effective[f.id])
-            for f in knowledge.facts
-        ]
-        self._insert_timeline(cursor, items, knowledge.kind)
-
-    def _insert_segments(self, cursor: Cursor, record: str, position: int,
-                         rows: list[tuple[int, dict[str, Any]]]) -> None:
+            self.segments)
         cursor.executemany(
-            "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)",
-            [(record, day, position, ALIVE, dump_state(state)) for day, state in rows],
-        )
+            "UPDATE {records} SET head = ? WHERE id = ?",
+            [(_dump_head(self.heads[record]), record) for record in sorted(self.changed)])
+        _insert_timeline(cursor, self.timeline)
+        self.records, self.members, self.closed, self.segments, self.timeline = [], [], [], [], []
+        self.changed = set()
 
-    def _insert_timeline(self, cursor: Cursor, items: list[dict[str, Any]], kind: str) -> None:
-        rows = []
-        for item in items:
-            valid = ValidTime.parse(item["effective"]["valid"] if "effective" in item else item["valid"])
-            rows.append((
-                item["id"], item["record"], kind, item["type"], item["position"],
-                valid.lower.toordinal(), valid.upper.toordinal() if valid.upper else None,
-                json.dumps(item, ensure_ascii=False),
-            ))
-        cursor.executemany(
-            "INSERT INTO {timeline} (event_id, record, kind, type, position, valid_lower, valid_upper, item)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            rows,
-        )
+
+def _refold(cursor: Cursor, record: str, position: int) -> dict[str, Any]:
+    """Refold a record from its log up to `position`, replacing only the view rows that changed."""
+    envelopes = [json.loads(r[0]) for r in cursor.execute(
+        "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
+        (record, position)).all()]
+    knowledge = read_log(envelopes)
+    fresh = [(day, dump_state(state)) for day, state in segments(knowledge)]
+    alive = {r[0]: r[1] for r in cursor.execute(
+        "SELECT valid_from, state FROM {view_segments} WHERE record = ? AND sys_to = ?",
+        (record, ALIVE)).all()}
+    wanted = dict(fresh)
+    cursor.executemany(
+        "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?",
+        [(position, record, day, ALIVE) for day, state in alive.items() if wanted.get(day) != state],
+    )
+    cursor.executemany(
+        "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)",
+        [(record, day, position, ALIVE, state) for day, state in fresh if alive.get(day) != state],
+    )
+    last_day, last_state = fresh[-1]
+    # The fast path needs every fact certain by the last day; a refold keeps that true.
+    head = {
+        "last_day": last_day,
+        "last_order": list(knowledge.facts[-1].order) if knowledge.facts else None,
+        "last_state": json.loads(last_state),
+        "kind": knowledge.kind,
+    }
+    cursor.execute("UPDATE {records} SET head = ? WHERE id = ?", (_dump_head(head), record))
+    if knowledge.registered.get("series"):
+        _add_members(cursor, [(knowledge.registered["series"], record)])
+    cursor.execute("DELETE FROM {timeline} WHERE record = ?", (record,))
+    rows = []
+    for fact in knowledge.facts:
+        state = knowledge.states[fact.id]
+        effective = None
+        if state == "corrected":
+            effective = json.dumps({"valid": fact.valid.text, **fact.valid.bounds(), "data": fact.data},
+                                   ensure_ascii=False)
+        rows.append((
+            fact.id, record, knowledge.kind, fact.type, fact.position, fact.valid.lower.toordinal(),
+            fact.valid.upper.toordinal() if fact.valid.upper else None, state, effective,
+            json.dumps(knowledge.envelopes[fact.id], ensure_ascii=False),
+        ))
+    _insert_timeline(cursor, rows)
+    return head
+
+
+def _add_members(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
+    cursor.executemany(
+        "INSERT INTO {series_members} (series, meeting) VALUES (?, ?) ON CONFLICT (series, meeting) DO NOTHING", rows)
+
+
+def _insert_timeline(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
+    cursor.executemany(
+        "INSERT INTO {timeline} (event_id, record, kind, type, position, valid_lower, valid_upper,"
+        " state, effective, envelope) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
+def _dump_head(head: Mapping[str, Any]) -> str:
+    return json.dumps({k: v for k, v in head.items() if k != "kind"}, ensure_ascii=False)
 
 
 def _tracking_name(cursor: Cursor) -> str:
@@ -271,11 +333,3 @@ def _appends_after(head: Mapping[str, Any], fact: Fact) -> bool:
     if fact.valid.lower.toordinal() < head["last_day"]:
         return False
     return head["last_order"] is None or list(fact.order) > head["last_order"]
-
-
-def _timeline_item(envelope: Mapping[str, Any], state: str, effective: Mapping[str, Any] | None) -> dict[str, Any]:
-    item = {**envelope, "state": state}
-    if state == "corrected" and effective is not None:
-        valid = ValidTime.parse(effective["valid"])
-        item["effective"] = {"valid": valid.text, **valid.bounds(), "data": effective["data"]}
-    return item

@@ -170,7 +170,8 @@ class Reader:
     def _meetings(self, cursor: Cursor, series: str, point: Point) -> dict[str, Any]:
         """The series' meetings as of the point: how many held, the last and the next."""
         rows = cursor.execute(
-            "SELECT id FROM {records} WHERE kind = 'meeting' AND series = ? AND registered_position <= ?",
+            "SELECT r.id FROM {series_members} m JOIN {records} r ON r.id = m.meeting"
+            " WHERE m.series = ? AND r.registered_position <= ? ORDER BY r.id",
             (series, point.position),
         ).all()
         held, upcoming = [], []
@@ -212,11 +213,17 @@ class Reader:
                 params.append(value)
         with self._read() as cursor:
             rows = cursor.execute(
-                f"SELECT item FROM {{timeline}} WHERE {' AND '.join(clauses)}"
+                f"SELECT envelope, state, effective FROM {{timeline}} WHERE {' AND '.join(clauses)}"
                 " ORDER BY valid_lower, COALESCE(valid_upper, 99999999), position",
                 params,
             ).all()
-        return {"items": [json.loads(r[0]) for r in rows]}
+        items = []
+        for envelope, state, effective in [tuple(r) for r in rows]:
+            item = {**json.loads(envelope), "state": state}
+            if effective:
+                item["effective"] = json.loads(effective)
+            items.append(item)
+        return {"items": items}
 
     def events(self, after: int, limit: int, *, type: str | None = None, kind: str | None = None,
                record: str | None = None) -> dict[str, Any]:

@@ -22,11 +22,13 @@ from registry.audit import Auditor
 from registry.chain import canonical
 from registry.config import StoreConfig
 from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, StoreBusy
+from registry.feeds import LogFollower
 from registry.projection import ViewProjection
 from registry.reader import Reader
 from registry.store import Record, RegistryStore, record_uuid
 from registry.temporal import read_log
 from registry.tokens import Tokens
+from registry.webhooks import Webhooks
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 COMMON = ("sources", "note")
@@ -44,6 +46,9 @@ class Registry:
         self.reader = Reader(self.database, self.projection)
         self.tokens = Tokens(self.database)
         self.auditor = Auditor(self.store, self.projection)
+        # Feeds: this process's follower of the log (started on first use) and the webhook subscriptions.
+        self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None))
+        self.webhooks = Webhooks(self.database)
 
     def close(self) -> None:
         self.store.close()
@@ -120,10 +125,10 @@ class Registry:
                 idempotency_key: str | None = None) -> dict[str, Any]:
         """Correct an event's fields or valid time; returns the `corrected` envelope."""
         body = _object(body)
-        target = self._target(event_id)
         key = self._idempotency(actor, idempotency_key, ["correct", event_id, body])
         if key and key.get("replay"):
             return self.reader.event(key["replay"]["event_id"])
+        target = self._target(event_id)
         errors: dict[str, Any] = {}
         given = _load(CorrectionInput, body, errors)
         changes = self._check_changes(target, given["changes"], errors) if given is not None else {}
@@ -140,10 +145,10 @@ class Registry:
                 idempotency_key: str | None = None) -> dict[str, Any]:
         """Retract an event from the registry's knowledge; returns the `retracted` envelope."""
         body = _object(body)
-        target = self._target(event_id)
         key = self._idempotency(actor, idempotency_key, ["retract", event_id, body])
         if key and key.get("replay"):
             return self.reader.event(key["replay"]["event_id"])
+        target = self._target(event_id)
         errors: dict[str, Any] = {}
         given = _load(RetractionInput, body, errors)
         if target["type"] == "registered":

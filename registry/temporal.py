@@ -9,7 +9,6 @@ one lookup, whatever the length of the history.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
@@ -87,8 +86,12 @@ def initial_state(kind: str, registered: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def fold(kind: str, view: dict[str, Any], facts: Iterable[Fact]) -> dict[str, Any]:
-    """A new view: `view` with `facts` applied in the order given."""
-    view = copy.deepcopy(view)
+    """A new view: `view` with `facts` applied in the order given.
+
+    Effects change the view's top-level values and may append to its lists, never
+    edit what a list holds, so copying one level deep keeps `view` untouched.
+    """
+    view = {key: list(value) if isinstance(value, list) else value for key, value in view.items()}
     for fact in facts:
         CATALOGUE.event_type(kind, fact.type).apply(view, fact)
     return view
