@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
+import threading
+import time
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,7 +36,8 @@ from registry.webhooks import Webhooks
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 COMMON = ("sources", "note")
-ATTEMPTS = 5
+ATTEMPTS = 50  # optimistic retries when another process appended to the same record first
+STRIPES = 64  # in-process locks: threads appending to one record queue instead of colliding
 
 
 class Registry:
@@ -46,6 +51,7 @@ class Registry:
         self.reader = Reader(self.database, self.projection)
         self.tokens = Tokens(self.database)
         self.auditor = Auditor(self.store, self.projection)
+        self._record_locks = [threading.Lock() for _ in range(STRIPES)]
         # Feeds: this process's follower of the log (started on first use) and the webhook subscriptions.
         self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None))
         self.webhooks = Webhooks(self.database)
@@ -172,7 +178,14 @@ class Registry:
 
     def _command(self, record_id: str, emit: Callable[[Record], Any], if_match: int | None,
                  key: dict[str, Any] | None) -> dict[str, Any]:
-        for _ in range(ATTEMPTS):
+        with self._record_locks[zlib.crc32(record_id.encode()) % STRIPES]:
+            return self._attempt(record_id, emit, if_match, key)
+
+    def _attempt(self, record_id: str, emit: Callable[[Record], Any], if_match: int | None,
+                 key: dict[str, Any] | None) -> dict[str, Any]:
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
             try:
                 aggregate: Record = self.store.repository.get(record_uuid(record_id))
             except AggregateNotFoundError:
