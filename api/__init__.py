@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from api import audit, log, ops, records
+from api import audit, feeds, log, ops, records, subscriptions
 from api.errors import register_error_handlers
 from registry.config import StoreConfig
 from registry.service import Registry
@@ -53,7 +53,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions["follower_stop"] = stop
         threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True).start()
     api = RegistryApi(app)
-    for blueprint in (records.blp, log.blp, audit.blp, ops.blp):
+    for blueprint in (records.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp):
         api.register_blueprint(blueprint)
     ops.install_metrics(app)
+    feeds.install(app)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -23,6 +25,10 @@ class RegistryServer(BaseApplication):  # type: ignore[misc]
 
 
 def serve(host: str, port: int, workers: int, threads: int) -> None:
+    # An event stream holds one thread of its worker for its life: streams get at most
+    # `max_streams(threads)` of them, so the other requests always find a free thread.
+    os.environ.setdefault("REGISTRY_MAX_STREAMS", str(max_streams(threads)))
+    os.environ.setdefault("REGISTRY_DELIVER_WEBHOOKS", "on")  # a delivery thread per worker; leases keep order
     RegistryServer({
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -32,4 +38,23 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         "graceful_timeout": 10,
         "accesslog": "-",
         "loglevel": "warning",
+        "post_worker_init": _end_feeds_on_term,
     }).run()
+
+
+def max_streams(threads: int) -> int:
+    return max(1, threads - max(2, threads // 4))
+
+
+def _end_feeds_on_term(worker: Any) -> None:
+    """On SIGTERM, end the worker's event streams at once: a graceful stop need not wait for them."""
+    from api import feeds
+
+    graceful = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        feeds.stop(worker.wsgi)
+        if callable(graceful):
+            graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)

@@ -1,0 +1,168 @@
+"""Feeds of the global log: Server-Sent Events, Atom, and the meetings calendar.
+
+Every stream of a process reads from that process's one log follower
+(`registry.feed`), never from a database connection of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from marshmallow import RAISE, fields, validate
+
+from api.auth import check_reader
+from api.common import Blueprint, registry
+from api.schemas import KINDS, SLUG, TYPES, Query
+from registry.atom import feed_document
+from registry.calendar import meetings_calendar
+from registry.errors import BadQuery
+from registry.feeds import EventFilter, Subscription, log_head, seconds_from_env
+from registry.webhook_delivery import WebhookDelivery
+
+blp = Blueprint("feeds", __name__, url_prefix="/v1", description="Live and syndicated feeds of the log")
+POSITION = re.compile(r"^[0-9]{1,18}$")
+ON = ("on", "1", "true", "yes")
+
+
+class StreamQuery(Query):
+    after = fields.Integer(validate=validate.Range(min=0),
+                           metadata={"description": "the last position you have (default: now, live only)"})
+    type = fields.String(validate=validate.OneOf(TYPES))
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    record = fields.String(validate=SLUG)
+
+
+class AtomQuery(Query):
+    page = fields.Integer(validate=validate.Range(min=1),
+                          metadata={"description": "an archive page (RFC 5005); without it, the newest events"})
+
+
+class CalendarQuery(Query):
+    series = fields.String(validate=SLUG, metadata={"description": "a body or dialogue id"})
+
+
+def base_url() -> str:
+    """The registry's public URL: REGISTRY_BASE_URL, or the URL this request came to."""
+    return str(current_app.config.get("BASE_URL") or request.url_root).rstrip("/")
+
+
+@blp.route("/stream", methods=["GET"])
+@blp.arguments(StreamQuery, location="query", as_kwargs=True, unknown=RAISE)
+@blp.doc(summary="Live events as Server-Sent Events; resumes after Last-Event-ID or `after`",
+         responses={200: {"description": "an event stream", "content": {"text/event-stream": {}}}})
+def stream(after: int | None = None, **filters: str) -> Response:
+    check_reader()
+    start = _resume_point(after)
+    feed = registry().feed
+    with registry().database.read() as cursor:
+        head = log_head(cursor)
+    if start is None:
+        start = head
+    elif start > head:
+        raise BadQuery(f"position {start} is beyond the log's last position {head}", {"after": ["beyond the log"]})
+    wanted = EventFilter.of(*(filter(None, [filters.get(name)]) for name in ("type", "kind", "record")))
+    subscription = feed.subscribe(start, wanted, current_app.config["MAX_STREAMS"])
+    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]))
+    return Response(body, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _resume_point(after: int | None) -> int | None:
+    """Last-Event-ID (sent by a reconnecting client) wins over `after` (in the URL it first opened)."""
+    header = request.headers.get("Last-Event-ID", "").strip()
+    if not header:
+        return after
+    if not POSITION.match(header):
+        raise BadQuery("Last-Event-ID must be a log position, the `id` of an event this stream sent",
+                       {"Last-Event-ID": ["not a log position"]})
+    return int(header)
+
+
+class EventStream:
+    """The body of one SSE response: events as they come, a comment when none came for a while."""
+
+    def __init__(self, subscription: Subscription, start: int, heartbeat: float) -> None:
+        self.subscription = subscription
+        self.start = start
+        self.heartbeat = heartbeat
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield f"retry: 2000\n: following the log after position {self.start}\n\n".encode()
+        while True:
+            batch = self.subscription.next(self.heartbeat)
+            if batch is None:  # the server is stopping
+                return
+            yield "".join(map(frame, batch)).encode() if batch else b": heartbeat\n\n"
+
+    def close(self) -> None:
+        """Called by the server when the response ends or the client has gone."""
+        self.subscription.close()
+
+
+def frame(envelope: Mapping[str, Any]) -> str:
+    data = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {envelope['position']}\nevent: {envelope['type']}\ndata: {data}\n\n"
+
+
+@blp.route("/feed.atom", methods=["GET"])
+@blp.arguments(AtomQuery, location="query", as_kwargs=True, unknown=RAISE)
+@blp.doc(summary="Atom feed of the newest events, with RFC 5005 archive pages",
+         responses={200: {"description": "an Atom feed", "content": {"application/atom+xml": {}}}})
+def atom(page: int | None = None) -> Response:
+    check_reader()
+    document = feed_document(registry().database, base_url(), page, int(current_app.config["FEED_PAGE_SIZE"]))
+    response = Response(document.body, mimetype="application/atom+xml")
+    scope = "private" if current_app.config["READ_AUTH"] else "public"
+    response.headers["Cache-Control"] = f"{scope}, max-age=31536000, immutable" if document.archive else "no-cache"
+    response.add_etag()
+    response.make_conditional(request)
+    return response
+
+
+@blp.route("/meetings.ics", methods=["GET"])
+@blp.arguments(CalendarQuery, location="query", as_kwargs=True, unknown=RAISE)
+@blp.doc(summary="Meetings as an iCalendar feed (held or planned), optionally of one series",
+         responses={200: {"description": "an iCalendar file", "content": {"text/calendar": {}}}})
+def calendar(series: str | None = None) -> Response:
+    check_reader()
+    response = Response(meetings_calendar(registry().reader, base_url(), series), mimetype="text/calendar")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Disposition"] = f'inline; filename="{series or "meetings"}.ics"'
+    response.add_etag()
+    response.make_conditional(request)
+    return response
+
+
+def install(app: Flask) -> None:
+    """Feed settings from the environment; wake the follower after writes; deliver webhooks if asked."""
+    env = os.environ.get
+    app.config.setdefault("SSE_HEARTBEAT", seconds_from_env("REGISTRY_SSE_HEARTBEAT", 15.0))
+    app.config.setdefault("MAX_STREAMS", int(env("REGISTRY_MAX_STREAMS") or 0) or None)
+    app.config.setdefault("FEED_PAGE_SIZE", int(env("REGISTRY_FEED_PAGE_SIZE") or 100))
+    app.config.setdefault("BASE_URL", env("REGISTRY_BASE_URL") or None)
+    app.config.setdefault("DELIVER_WEBHOOKS", env("REGISTRY_DELIVER_WEBHOOKS", "off").lower() in ON)
+    feed = app.extensions["registry"].feed
+
+    @app.after_request
+    def wake_feed(response: Response) -> Response:
+        # A write in this process: the follower reads the log now, not at its next poll.
+        if request.method != "GET" and response.status_code < 300:
+            feed.wake()
+        return response
+
+    if app.config["DELIVER_WEBHOOKS"]:
+        registry_ = app.extensions["registry"]
+        app.extensions["webhook_delivery"] = WebhookDelivery(registry_.database, feed).start()
+
+
+def stop(app: Flask) -> None:
+    """End this process's streams and webhook deliveries at once (the server is stopping)."""
+    app.extensions["registry"].feed.close()
+    delivery = app.extensions.get("webhook_delivery")
+    if delivery is not None:
+        delivery.stop(wait=False)

@@ -1,0 +1,273 @@
+"""Live feeds: one follower of the global log per process, fanned out in memory.
+
+The follower is the only reader of new events in its process. It keeps the
+latest events in a buffer and wakes every waiting subscriber (SSE streams, the
+webhook delivery) when the log grows. A subscriber holds a cursor, the last
+position it has seen; what it missed beyond the buffer it reads from the store
+in pages, then it follows live.
+
+It learns about new events from:
+- PostgreSQL: LISTEN on the event store's channel (the recorder NOTIFYs in the
+  transaction that stores events), with a timed wait, so a lost notification
+  delays an event by at most REGISTRY_FEED_WAIT seconds;
+- SQLite: a poll every REGISTRY_FEED_POLL seconds, and `wake()` from a write in
+  this process (the API calls it after every successful write).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.config import StoreConfig
+from registry.database import Cursor, Database
+from registry.errors import StoreBusy
+
+PAGE = 500
+log = logging.getLogger(__name__)
+
+
+def seconds_from_env(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+class TooManyStreams(StoreBusy):
+    title = "Too many streams"
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a subscriber wants: any of `types`, any of `kinds`, any of `records` (empty: all)."""
+
+    types: frozenset[str] = field(default_factory=frozenset)
+    kinds: frozenset[str] = field(default_factory=frozenset)
+    records: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, types: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
+           records: Iterable[str] | None = None) -> EventFilter:
+        return cls(frozenset(types or ()), frozenset(kinds or ()), frozenset(records or ()))
+
+    def matches(self, envelope: Mapping[str, Any]) -> bool:
+        return ((not self.types or envelope["type"] in self.types)
+                and (not self.kinds or envelope["kind"] in self.kinds)
+                and (not self.records or envelope["record"] in self.records))
+
+    def sql(self) -> tuple[str, list[str]]:
+        clauses, params = [], []
+        for column, values in (("type", self.types), ("kind", self.kinds), ("record", self.records)):
+            if values:
+                clauses.append(f" AND {column} IN ({','.join('?' * len(values))})")
+                params.extend(sorted(values))
+        return "".join(clauses), params
+
+
+def read_log(cursor: Cursor, after: int, upto: int, wanted: EventFilter,
+             limit: int = PAGE) -> tuple[list[dict[str, Any]], int]:
+    """Events in (after, upto] that match, at most `limit`; and the position read up to.
+
+    `upto` must be a position known to be committed: positions are gap-free and
+    given in commit order, so every event at or below it is visible.
+    """
+    where, params = wanted.sql()
+    rows = cursor.execute(
+        f"SELECT envelope FROM {{event_log}} WHERE position > ? AND position <= ?{where}"
+        " ORDER BY position LIMIT ?",
+        [after, upto, *params, limit],
+    ).all()
+    items = [json.loads(row[0]) for row in rows]
+    return items, (items[-1]["position"] if len(items) == limit else upto)
+
+
+def log_head(cursor: Cursor) -> int:
+    return int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+
+
+class LogFollower:
+    """Follows the global log in one thread and fans new events out to subscribers in memory."""
+
+    def __init__(self, database: Database, config: StoreConfig, channel: str | None = None, *,
+                 buffer: int = 4096) -> None:
+        self.database = database
+        self.config = config
+        self.channel = channel
+        self.poll = seconds_from_env("REGISTRY_FEED_POLL", 0.1)
+        self.wait = seconds_from_env("REGISTRY_FEED_WAIT", 1.0)
+        self.buffer_size = buffer
+        self._cond = threading.Condition()
+        self._events: list[dict[str, Any]] = []  # contiguous positions, newest last
+        self._head = 0
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self.streams = 0
+
+    # Life
+
+    def start(self) -> LogFollower:
+        """Start following (once; later calls do nothing)."""
+        with self._cond:
+            if self._thread is not None or self._closed:
+                return self
+            with self.database.read() as cursor:
+                self._head = log_head(cursor)
+            self._thread = threading.Thread(target=self._run, name="log-follower", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop following; every subscriber's `next()` returns None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._wake.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def wake(self) -> None:
+        """Read the log now: this process has just written to it."""
+        self._wake.set()
+
+    def on_new_events(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the follower's thread) whenever new events arrive."""
+        self._listeners.append(callback)
+
+    @property
+    def head(self) -> int:
+        return self._head
+
+    # Subscribers
+
+    def subscribe(self, after: int, wanted: EventFilter, limit: int | None = None) -> Subscription:
+        """A subscriber whose next events are those after `after`. Raises TooManyStreams."""
+        self.start()
+        with self._cond:
+            if limit is not None and self.streams >= limit:
+                raise TooManyStreams(f"this process serves {self.streams} streams, its limit; try again later")
+            self.streams += 1
+        return Subscription(self, after, wanted)
+
+    def _release(self) -> None:
+        with self._cond:
+            self.streams -= 1
+
+    def read_after(self, after: int, wanted: EventFilter, limit: int = PAGE) -> tuple[list[dict[str, Any]], int]:
+        """Matching events after `after` known to this follower, and the position read up to."""
+        with self._cond:
+            head = self._head
+            if after >= head:
+                return [], after
+            if self._events and after >= self._events[0]["position"] - 1:
+                start = after - self._events[0]["position"] + 1
+                chunk = self._events[start:start + limit]
+                return [e for e in chunk if wanted.matches(e)], chunk[-1]["position"]
+        with self.database.read() as cursor:  # older than the buffer: a catch-up page from the store
+            return read_log(cursor, after, head, wanted, limit)
+
+    def wait_beyond(self, position: int, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or self._head > position, timeout)
+
+    # The follower's thread
+
+    def _run(self) -> None:
+        listener: Any = None
+        while not self._closed:
+            try:
+                if self.config.engine == "postgres" and self.channel and listener is None:
+                    listener = self._listen()
+                self._read_new()
+                if listener is not None:
+                    for _ in listener.notifies(timeout=self.wait, stop_after=1):
+                        pass
+                else:
+                    self._wake.wait(self.poll)
+                    self._wake.clear()
+            except Exception:
+                log.exception("the log follower failed; retrying")
+                if listener is not None:
+                    _close_quietly(listener)
+                    listener = None
+                self._wake.wait(self.wait)
+                self._wake.clear()
+        if listener is not None:
+            _close_quietly(listener)
+
+    def _listen(self) -> Any:
+        import psycopg
+        from psycopg import sql
+
+        pg = dict(self.config.pg)
+        conn = psycopg.connect(
+            dbname=pg["POSTGRES_DBNAME"], host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
+            user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"], autocommit=True, connect_timeout=5,
+        )
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(str(self.channel))))
+        return conn
+
+    def _read_new(self) -> None:
+        while True:
+            with self.database.read() as cursor:
+                rows = cursor.execute(
+                    "SELECT envelope FROM {event_log} WHERE position > ? ORDER BY position LIMIT ?",
+                    (self._head, PAGE),
+                ).all()
+            if not rows:
+                return
+            events = [json.loads(row[0]) for row in rows]
+            with self._cond:
+                if self._events and self._events[-1]["position"] + 1 != events[0]["position"]:
+                    self._events = []
+                self._events.extend(events)
+                del self._events[:-self.buffer_size]
+                self._head = events[-1]["position"]
+                self._cond.notify_all()
+            for callback in self._listeners:
+                callback()
+            if len(rows) < PAGE:
+                return
+
+
+class Subscription:
+    """One subscriber's place in the log. Not shared between threads."""
+
+    def __init__(self, follower: LogFollower, after: int, wanted: EventFilter) -> None:
+        self.follower = follower
+        self.cursor = after
+        self.wanted = wanted
+        self._open = True
+
+    def next(self, timeout: float) -> list[dict[str, Any]] | None:
+        """The next matching events in position order; [] after `timeout` without any; None once closed."""
+        deadline = time.monotonic() + timeout
+        while not self.follower.closed:
+            items, read_to = self.follower.read_after(self.cursor, self.wanted)
+            self.cursor = max(self.cursor, read_to)
+            if items:
+                return items
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            self.follower.wait_beyond(self.cursor, remaining)
+        return None
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.follower._release()
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        log.debug("closing the LISTEN connection failed", exc_info=True)

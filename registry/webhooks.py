@@ -1,0 +1,227 @@
+"""Webhook subscriptions: who wants which events, where, and how far they got.
+
+A subscription's `position` is its cursor in the global log: every event at or
+below it has been delivered (acknowledged with a 2xx) or did not match its
+filters. It is stored after each acknowledgement, so a restart neither loses
+nor re-sends an acknowledged delivery. `registry.webhook_delivery` delivers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from events import CATALOGUE
+from registry.chain import canonical, utc_now
+from registry.database import Database
+from registry.errors import Invalid, NotFound
+from registry.feeds import EventFilter, log_head
+
+SLUG = r"^[a-z0-9][a-z0-9-]{1,79}$"
+PUBLIC_FIELDS = ("id", "url", "types", "kinds", "records", "status", "position", "failures", "delivered",
+                 "last_error", "last_error_at", "last_delivered_at", "next_attempt_at", "created_at",
+                 "created_by", "ended_at")
+
+
+def private_targets_allowed() -> bool:
+    return os.environ.get("REGISTRY_WEBHOOK_ALLOW_PRIVATE", "0").lower() in ("1", "on", "true", "yes")
+
+
+class SubscriptionBody(Schema):
+    class Meta:
+        unknown = RAISE
+
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    types = fields.List(fields.String(validate=validate.OneOf(sorted(CATALOGUE.all_type_names()))))
+    kinds = fields.List(fields.String(validate=validate.OneOf(sorted(CATALOGUE.kinds))))
+    records = fields.List(fields.String(validate=validate.Regexp(SLUG, error="not a record id")))
+    after = fields.Integer(strict=True, validate=validate.Range(min=0))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook URL and the addresses its host resolved to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[str, ...]
+
+
+def check_target(url: str, allow_private: bool) -> Target:
+    """Parse and resolve a webhook URL. Raises Invalid for a bad URL or a refused address.
+
+    Loopback, private, link-local and other non-public addresses are refused
+    unless `allow_private` (REGISTRY_WEBHOOK_ALLOW_PRIVATE=1): a subscriber must
+    not make the registry reach into its own network.
+    """
+    def refuse(reason: str) -> Invalid:
+        return Invalid(f"the webhook URL cannot be used: {reason}", {"url": [reason]})
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise refuse(f"not a URL ({error})") from error
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise refuse("must be an absolute http:// or https:// URL")
+    if parts.username or parts.password:
+        raise refuse("must not carry credentials")
+    host = parts.hostname
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise refuse(f"the host {host!r} cannot be resolved ({error})") from error
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in found))
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                raise refuse(f"{host!r} resolves to {address}, a loopback, private or reserved address")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(url, parts.scheme, host, port, path, addresses)
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class Webhooks:
+    """The subscriptions table: subscribe, show, list, end."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.create_tables()
+
+    def create_tables(self) -> None:
+        big = "BIGINT" if self.database.engine == "postgres" else "INTEGER"
+        with self.database.write() as cursor:
+            cursor.execute(f"""CREATE TABLE IF NOT EXISTS {{webhook_subscriptions}} (
+                id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, source TEXT NOT NULL,
+                filters TEXT NOT NULL, position {big} NOT NULL, status TEXT NOT NULL,
+                failures INTEGER NOT NULL, delivered {big} NOT NULL, last_error TEXT, last_error_at TEXT,
+                last_delivered_at TEXT, next_attempt_at TEXT NOT NULL, lease_owner TEXT, lease_until TEXT,
+                created_at TEXT NOT NULL, created_by TEXT NOT NULL, ended_at TEXT)""")
+            cursor.execute("CREATE INDEX IF NOT EXISTS webhook_subscriptions_status"
+                           " ON {webhook_subscriptions} (status, next_attempt_at)")
+
+    def subscribe(self, body: Any, actor: str, source: str, idempotency_key: str | None = None,
+                  allow_private: bool | None = None) -> dict[str, Any]:
+        """A new subscription, with its secret (shown only here). Raises Invalid."""
+        if not isinstance(body, Mapping):
+            raise Invalid("the body must be a JSON object", {"body": ["not an object"]})
+        fingerprint = hashlib.sha256(canonical(["subscribe", dict(body)])).hexdigest()
+        if idempotency_key:
+            replay = self._replay(actor, idempotency_key, fingerprint)
+            if replay:
+                return replay
+        try:
+            given = SubscriptionBody().load(body)
+        except ValidationError as error:
+            raise Invalid("the subscription cannot be made as given", error.normalized_messages()) from error
+        allow = private_targets_allowed() if allow_private is None else allow_private
+        target = check_target(given["url"], allow)
+        wanted = {"types": sorted(set(given.get("types", []))), "kinds": sorted(set(given.get("kinds", []))),
+                  "records": sorted(set(given.get("records", [])))}
+        subscription_id, secret, now = str(uuid.uuid4()), new_secret(), utc_now()
+        try:
+            self._insert(subscription_id, target.url, secret, source, wanted, given.get("after"), actor, now,
+                         {"key": idempotency_key, "fingerprint": fingerprint} if idempotency_key else None)
+        except Invalid:
+            raise
+        except Exception:
+            replay = self._replay(actor, idempotency_key, fingerprint) if idempotency_key else None
+            if replay is None:
+                raise
+            return replay  # the same request, made twice at once: the first one won
+        return {**self.get(subscription_id), "secret": secret}
+
+    def _insert(self, subscription_id: str, url: str, secret: str, source: str, wanted: dict[str, Any],
+                after: int | None, actor: str, now: str, idempotency: dict[str, str] | None) -> None:
+        with self.database.write(lock="webhook_subscriptions") as cursor:
+            head = log_head(cursor)
+            if after is None:
+                after = head
+            if after > head:
+                raise Invalid(f"'after' is beyond the log's last position {head}", {"after": ["beyond the log"]})
+            cursor.execute(
+                "INSERT INTO {webhook_subscriptions} (id, url, secret, source, filters, position, status, failures,"
+                " delivered, next_attempt_at, created_at, created_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (subscription_id, url, secret, source, json.dumps(wanted), after, "active", 0, 0, "", now, actor),
+            )
+            if idempotency:
+                cursor.execute(
+                    "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
+                    (idempotency["key"], actor, idempotency["fingerprint"],
+                     json.dumps({"subscription": subscription_id}), now),
+                )
+
+    def _replay(self, actor: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+        with self.database.read() as cursor:
+            row = cursor.execute(
+                "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
+        if row is None:
+            return None
+        if row[0] != fingerprint:
+            raise Invalid("this Idempotency-Key was used with another request",
+                          {"Idempotency-Key": ["reused with a different body"]})
+        subscription_id = json.loads(row[1])["subscription"]
+        return {**self.get(subscription_id), "secret": self.row(subscription_id)["secret"]}
+
+    def row(self, subscription_id: str) -> dict[str, Any]:
+        """The stored row, secret included. Raises NotFound."""
+        with self.database.read() as cursor:
+            row = cursor.execute("SELECT * FROM {webhook_subscriptions} WHERE id = ?", (subscription_id,)).one()
+        if row is None:
+            raise NotFound(f"no subscription {subscription_id!r}")
+        return dict(zip(row.keys(), row, strict=True))
+
+    def get(self, subscription_id: str) -> dict[str, Any]:
+        """What a subscriber may see of a subscription (not its secret). Raises NotFound."""
+        return public(self.row(subscription_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.database.read() as cursor:
+            rows = cursor.execute("SELECT * FROM {webhook_subscriptions} ORDER BY created_at, id").all()
+        return [public(dict(zip(row.keys(), row, strict=True))) for row in rows]
+
+    def end(self, subscription_id: str) -> dict[str, Any]:
+        """End a subscription: nothing more is delivered. Ending it twice is harmless. Raises NotFound."""
+        with self.database.write() as cursor:
+            cursor.execute(
+                "UPDATE {webhook_subscriptions} SET status = 'ended', ended_at = ? WHERE id = ? AND status != 'ended'",
+                (utc_now(), subscription_id),
+            )
+        return self.get(subscription_id)
+
+
+def public(row: Mapping[str, Any]) -> dict[str, Any]:
+    wanted = json.loads(row["filters"])
+    shown = {**row, **wanted, "position": int(row["position"]), "delivered": int(row["delivered"]),
+             "failures": int(row["failures"]), "next_attempt_at": row["next_attempt_at"] or None}
+    return {key: shown[key] for key in PUBLIC_FIELDS}
+
+
+def event_filter(row: Mapping[str, Any]) -> EventFilter:
+    wanted = json.loads(row["filters"])
+    return EventFilter.of(wanted["types"], wanted["kinds"], wanted["records"])
