@@ -49,7 +49,7 @@ class JsonContent(BaseEntryExtension):  # type: ignore[misc]
     """The media type of out-of-line content (feedgen sets only `src`)."""
 
     def extend_atom(self, entry: Any) -> Any:
-        for content in entry.iter(f"{{{ATOM}}}content"):
+        for content in entry.iter("content", f"{{{ATOM}}}content"):
             content.set("type", "application/json")
         return entry
 

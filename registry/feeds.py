@@ -123,11 +123,14 @@ class LogFollower:
         return self
 
     def close(self) -> None:
-        """Stop following; every subscriber's `next()` returns None."""
+        """Stop following and wait for the thread to let go of the store; subscribers' `next()` returns None."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.wait + 10)
 
     @property
     def closed(self) -> bool:
