@@ -15,6 +15,8 @@ from registry.service import Registry
 
 class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+    # Let the schemas' own `unknown = RAISE` apply: an unknown query parameter is a 400.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -205,6 +205,9 @@ def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database", default=os.environ.get("REGISTRY_DATABASE"),
                         help="SQLite path or postgresql:// URL (default: $REGISTRY_DATABASE, var/registry.sqlite)")
+    # Nested actions (`token create …`) take --database too, without overriding one given earlier.
+    nested = argparse.ArgumentParser(add_help=False)
+    nested.add_argument("--database", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", parents=[common], help="serve the API (seeds an empty store)")
@@ -220,11 +223,11 @@ def parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", parents=[common], help="create, list or revoke API tokens")
     actions = token.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", parents=[common])
+    create = actions.add_parser("create", parents=[nested])
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=("reader", "editor", "admin"))
-    actions.add_parser("list", parents=[common])
-    revoke = actions.add_parser("revoke", parents=[common])
+    actions.add_parser("list", parents=[nested])
+    revoke = actions.add_parser("revoke", parents=[nested])
     revoke.add_argument("name")
     token.set_defaults(run=cmd_token)
 

@@ -21,7 +21,16 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, OperationalError
 from marshmallow import ValidationError
 
-from events import CATALOGUE, CorrectionInput, EnvelopeInput, RetractionInput, UnknownEventType, ValidTime, references
+from events import (
+    CATALOGUE,
+    CorrectionInput,
+    EnvelopeInput,
+    RetractionInput,
+    UnknownEventType,
+    ValidTime,
+    parse_instant,
+    references,
+)
 from registry.audit import Auditor
 from registry.chain import canonical
 from registry.config import StoreConfig
@@ -68,7 +77,7 @@ class Registry:
         body = _object(body)
         key = self._idempotency(actor, idempotency_key, ["register", collection, body])
         if key and key.get("replay"):
-            return self.reader.view(key["replay"]["record"], None, None)
+            return self._registered_view(key["replay"]["record"])
         record_id = body.get("id")
         errors: dict[str, Any] = {}
         if not isinstance(record_id, str) or not SLUG.fullmatch(record_id):
@@ -92,9 +101,15 @@ class Registry:
         except IntegrityError as error:
             replay = self._replayed(actor, key)
             if replay:
-                return self.reader.view(replay["record"], None, None)
+                return self._registered_view(replay["record"])
             raise Conflict(f"a record with id {record_id!r} exists") from error
-        return self.reader.view(record_id, None, None)
+        return self._registered_view(record_id)
+
+    def _registered_view(self, record_id: str) -> dict[str, Any]:
+        """The record as the registry knew it when it was registered: the same answer on every retry."""
+        registered = self.reader.events(0, 1, record=record_id)["items"][0]
+        known_at = parse_instant(registered["recorded_at"])
+        return self.reader.view(record_id, known_at.date(), known_at)
 
     def append(self, collection: str, record_id: str, body: Mapping[str, Any], actor: str,
                if_match: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 import requests
 from e2e_harness import Server
 
@@ -266,8 +265,6 @@ def test_health_readiness_and_metrics(server: Server) -> None:
     assert "registry_projection_lag 0\n" in metrics.text
 
 
-@pytest.mark.xfail(reason="BUG: registry/service.py register() answers a replay with the record's view as of now "
-                          "(later events, their version and ETag), not the first response", strict=True)
 def test_a_retried_registration_replays_the_first_response(server: Server) -> None:
     editor = server.tokens["editor"]
     key = {"Idempotency-Key": "register-ru-eu-road-map-2005"}

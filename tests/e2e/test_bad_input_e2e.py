@@ -13,8 +13,6 @@ from e2e_harness import Server
 MAX_BODY = 32 * 1024
 SERVER_ENV = {"REGISTRY_MAX_BODY": str(MAX_BODY)}
 READMISSION = "/v1/agreements/ru-eu-readmission-agreement"
-QUERY_BUG = ("BUG: api/common.py Parser keeps webargs' default unknown=EXCLUDE for query strings, "
-             "so Query.Meta.unknown=RAISE never applies and unknown parameters are ignored (200)")
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,6 @@ CASES = {
     "unknown query parameter": Case("GET", "/v1/agreements", 400, field="colour", params={"colour": "red"}),
     "unknown query parameter on the log": Case("GET", "/v1/events", 400, field="since", params={"since": "5"}),
 }
-BUGGY = {"unknown query parameter", "unknown query parameter on the log"}
 
 
 def assert_problem(response: requests.Response, status: int, field: str | None = None) -> dict[str, Any]:
@@ -93,8 +90,7 @@ def assert_problem(response: requests.Response, status: int, field: str | None =
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=QUERY_BUG, strict=True)) if name in BUGGY else name
-    for name in CASES
+    name for name in CASES
 ])
 def test_a_malformed_request_is_refused_and_writes_nothing(server: Server, name: str) -> None:
     case = CASES[name]

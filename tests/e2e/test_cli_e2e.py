@@ -17,8 +17,6 @@ from registry.service import Registry
 READMISSION = "ru-eu-readmission-agreement"
 SEED_WRITES = 20
 EVERYTHING_KNOWN = "2100-01-01T00:00:00Z"
-ARGPARSE_BUG = ("BUG: registry/cli.py gives both `token` and its actions `parents=[common]`; the action's "
-                "default --database overwrites the one given before the action, so the default store is used")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +153,6 @@ def test_an_unsupported_database_fails_in_one_line(command: list[str], tmp_path:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(reason=ARGPARSE_BUG, strict=True)
 def test_the_database_may_come_before_the_token_action(store_url: str, tmp_path: Path) -> None:
     create_token(store_url, "analyst", "reader")
     listed = cli("token", "--database", store_url, "list", database=None, cwd=tmp_path)
