@@ -250,6 +250,8 @@ class Auditor:
              "the stored view of {0!r} differs from a replay of the log"),
             ("id, registered_position, kind", "{records}", "registered_position <= ?", (), (position,), 1, 1,
              "the stored record index differs from a replay at {0!r}"),
+            ("record, sys_from, last_day", "{head_days}", "sys_from <= ?", (), (position,), 2, 1,
+             "the stored view bounds of {0!r} differ from a replay of the log"),
         ]
         if _tracked(stored) == position:
             tables.append(("event_id, position, state, effective, envelope", "{timeline}", "1 = 1", (), (), 1, 1,

@@ -84,7 +84,10 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
 def record_in_log(cursor: Cursor, kwargs: Mapping[str, Any]) -> None:
     """What a recorder adds to the transaction that stores events: their log entries."""
     if kwargs.get("log_entries"):
-        kwargs["stored"].extend(append_to_log(cursor, kwargs["log_entries"], kwargs.get("idempotency")))
+        stored = append_to_log(cursor, kwargs["log_entries"], kwargs.get("idempotency"))
+        kwargs["stored"].extend(stored)
+        if kwargs.get("project"):
+            kwargs["projected"].append(kwargs["project"](cursor, stored))
     elif kwargs.get("imported"):
         kwargs["stored"].extend(append_imported(cursor, kwargs["imported"]))
 

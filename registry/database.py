@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
-VERSIONED = frozenset({"records", "view_segments", "timeline", "series_members"})
+VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members"})
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -135,8 +135,13 @@ class Database:
         with self.datastore.transaction(commit=True) as raw:
             cursor = Cursor(raw, self)
             if lock:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.schema}.{lock}",))
+                self.lock(cursor, lock)
             yield cursor
+
+    def lock(self, cursor: Cursor, name: str) -> None:
+        """Hold a named lock until the transaction ends (SQLite's write lock covers everything)."""
+        if self.engine == "postgres":
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.schema}.{name}",))
 
     def create_tables(self) -> None:
         big = "BIGINT" if self.engine == "postgres" else "INTEGER"
@@ -149,7 +154,7 @@ class Database:
             "CREATE INDEX IF NOT EXISTS event_log_record ON {event_log} (record, position)",
             "CREATE INDEX IF NOT EXISTS event_log_type ON {event_log} (type, position)",
             "CREATE INDEX IF NOT EXISTS event_log_kind ON {event_log} (kind, position)",
-            "CREATE INDEX IF NOT EXISTS event_log_recorded ON {event_log} (recorded_at)",
+            "CREATE INDEX IF NOT EXISTS event_log_recorded ON {event_log} (recorded_at, position)",
             "CREATE INDEX IF NOT EXISTS event_log_target ON {event_log} (target)",
             """CREATE TABLE IF NOT EXISTS {idempotency} (
                 key TEXT NOT NULL, actor TEXT NOT NULL, fingerprint TEXT NOT NULL,
@@ -171,8 +176,14 @@ class Database:
         v = f"_v{version}"
         statements = [
             f"""CREATE TABLE IF NOT EXISTS {{records}} (
-                id TEXT PRIMARY KEY, kind TEXT NOT NULL,
-                registered_position {big} NOT NULL, head TEXT NOT NULL)""",
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, registered_position {big} NOT NULL)""",
+            # The projection's working state per record (reads never touch it).
+            """CREATE TABLE IF NOT EXISTS {heads} (
+                record TEXT PRIMARY KEY, kind TEXT NOT NULL, head TEXT NOT NULL)""",
+            # Each record's last valid day as known after each of its events: bounds view lookups.
+            f"""CREATE TABLE IF NOT EXISTS {{head_days}} (
+                record TEXT NOT NULL, sys_from {big} NOT NULL, last_day {big} NOT NULL,
+                PRIMARY KEY (record, sys_from))""",
             f"CREATE INDEX IF NOT EXISTS records{v}_kind ON {{records}} (kind, id)",
             # Every series a meeting was ever filed under, so past knowledge finds it too.
             """CREATE TABLE IF NOT EXISTS {series_members} (

@@ -88,6 +88,24 @@ class ViewProjection:
             )
         return position, len(rows)
 
+    def project_inline(self, cursor: Cursor, envelopes: list[dict[str, Any]]) -> bool:
+        """Apply just-logged events inside the transaction that logs them, when the active
+        version is right behind them; otherwise leave them to the next catch-up."""
+        self.database.lock(cursor, NAME)
+        active = self.active(cursor)
+        if _position(active) != envelopes[0]["position"] - 1:
+            return False
+        writes = _Batch(active)
+        for envelope in envelopes:
+            writes.apply(envelope, json.dumps(envelope, ensure_ascii=False))
+        writes.flush()
+        active.execute(
+            "INSERT INTO {projection_position} (name, position) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (_tracking_name(active), envelopes[-1]["position"]),
+        )
+        return True
+
     def build(self, version: int, batch: int = 5000, until: int | None = None,
               progress: Callable[[int], object] | None = None) -> int:
         """Build (or go on building) `version` beside the active one; returns its position."""
@@ -151,7 +169,7 @@ class ViewProjection:
         """Empty the active version, so that the next catch-up replays the whole log into it."""
         with self.database.write(lock=NAME) as cursor:
             active = self.active(cursor)
-            for table in ("view_segments", "records", "timeline", "series_members"):
+            for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members"):
                 active.execute(f"DELETE FROM {{{table}}}")
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (_tracking_name(active),))
 
@@ -175,6 +193,8 @@ class _Batch:
         self.heads: dict[str, dict[str, Any]] = {}
         self.changed: set[str] = set()
         self.records: list[tuple[Any, ...]] = []
+        self.new_heads: list[tuple[Any, ...]] = []
+        self.days: list[tuple[Any, ...]] = []
         self.members: list[tuple[Any, ...]] = []
         self.segments: list[tuple[Any, ...]] = []
         self.closed: list[tuple[Any, ...]] = []
@@ -185,7 +205,8 @@ class _Batch:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             rows = self.cursor.execute(
-                f"SELECT id, head, kind FROM {{records}} WHERE id IN ({','.join('?' * len(chunk))})", chunk).all()
+                f"SELECT record, head, kind FROM {{heads}} WHERE record IN ({','.join('?' * len(chunk))})",
+                chunk).all()
             for row in rows:
                 self.heads[row[0]] = {**json.loads(row[1]), "kind": row[2]}
 
@@ -209,7 +230,9 @@ class _Batch:
         record, position = envelope["record"], envelope["position"]
         state = initial_state(envelope["kind"], envelope["data"])
         head = {"last_day": BEFORE_ALL, "last_order": None, "last_state": state, "kind": envelope["kind"]}
-        self.records.append((record, envelope["kind"], position, _dump_head(head)))
+        self.records.append((record, envelope["kind"], position))
+        self.new_heads.append((record, envelope["kind"], _dump_head(head)))
+        self.days.append((record, position, BEFORE_ALL))
         if envelope["data"].get("series"):
             self.members.append((envelope["data"]["series"], record))
         self.segments.append((record, BEFORE_ALL, position, ALIVE, dump_state(state)))
@@ -229,6 +252,7 @@ class _Batch:
         self.segments.extend((record, day, position, ALIVE, dump_state(state)) for day, state in rows)
         head.update(last_day=certain, last_order=list(fact.order), last_state=after)
         self.changed.add(record)
+        self.days.append((record, position, certain))
         valid = fact.valid
         self.timeline.append((
             fact.id, record, head["kind"], fact.type, position, valid.lower.toordinal(),
@@ -237,8 +261,9 @@ class _Batch:
 
     def flush(self) -> None:
         cursor = self.cursor
-        cursor.executemany(
-            "INSERT INTO {records} (id, kind, registered_position, head) VALUES (?,?,?,?)", self.records)
+        cursor.executemany("INSERT INTO {records} (id, kind, registered_position) VALUES (?,?,?)", self.records)
+        cursor.executemany("INSERT INTO {heads} (record, kind, head) VALUES (?,?,?)", self.new_heads)
+        cursor.executemany("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", self.days)
         _add_members(cursor, self.members)
         cursor.executemany(
             "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?", self.closed)
@@ -246,10 +271,11 @@ class _Batch:
             "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)",
             self.segments)
         cursor.executemany(
-            "UPDATE {records} SET head = ? WHERE id = ?",
+            "UPDATE {heads} SET head = ? WHERE record = ?",
             [(_dump_head(self.heads[record]), record) for record in sorted(self.changed)])
         _insert_timeline(cursor, self.timeline)
-        self.records, self.members, self.closed, self.segments, self.timeline = [], [], [], [], []
+        self.records, self.new_heads, self.days, self.members = [], [], [], []
+        self.closed, self.segments, self.timeline = [], [], []
         self.changed = set()
 
 
@@ -280,7 +306,8 @@ def _refold(cursor: Cursor, record: str, position: int) -> dict[str, Any]:
         "last_state": json.loads(last_state),
         "kind": knowledge.kind,
     }
-    cursor.execute("UPDATE {records} SET head = ? WHERE id = ?", (_dump_head(head), record))
+    cursor.execute("UPDATE {heads} SET head = ? WHERE record = ?", (_dump_head(head), record))
+    cursor.execute("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", (record, position, last_day))
     if knowledge.registered.get("series"):
         _add_members(cursor, [(knowledge.registered["series"], record)])
     cursor.execute("DELETE FROM {timeline} WHERE record = ?", (record,))

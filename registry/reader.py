@@ -49,7 +49,9 @@ class Reader:
         if known_at is None:
             return Point(day, utc_now(), projected)
         instant = format_instant(known_at)
-        known = cursor.execute("SELECT MAX(position) FROM {event_log} WHERE recorded_at <= ?", (instant,)).scalar()
+        known = cursor.execute(  # recorded_at never decreases with position
+            "SELECT position FROM {event_log} WHERE recorded_at <= ? ORDER BY recorded_at DESC, position DESC LIMIT 1",
+            (instant,)).scalar()
         return Point(day, instant, min(projected, int(known or 0)))
 
     # Record views
@@ -120,10 +122,14 @@ class Reader:
         return str(row[0])
 
     def _state(self, cursor: Cursor, record_id: str, point: Point) -> dict[str, Any]:
+        # No segment known at the point starts after the record's last day known then.
+        last_day = cursor.execute(
+            "SELECT last_day FROM {head_days} WHERE record = ? AND sys_from <= ? ORDER BY sys_from DESC LIMIT 1",
+            (record_id, point.position)).scalar()
         row = cursor.execute(
             "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
             " AND sys_to > ? ORDER BY valid_from DESC LIMIT 1",
-            (record_id, point.day.toordinal(), point.position, point.position),
+            (record_id, min(point.day.toordinal(), int(last_day)), point.position, point.position),
         ).one()
         return json.loads(row[0])  # type: ignore[no-any-return]
 
@@ -131,7 +137,7 @@ class Reader:
               state: dict[str, Any] | None = None) -> dict[str, Any]:
         state = state or self._state(cursor, record_id, point)
         version = cursor.execute(
-            "SELECT MAX(version) FROM {event_log} WHERE record = ? AND position <= ?",
+            "SELECT version FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position DESC LIMIT 1",
             (record_id, point.position)).scalar()
         fields = dict(state["view"])
         status = fields.pop("status")

@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -227,11 +228,14 @@ class Registry:
         if key:
             idempotency = {k: key[k] for k in ("key", "actor", "fingerprint")}
             idempotency["outcome"] = json.dumps(outcome)
+        projected: list[bool] = []
         try:
-            self.store.save(aggregate, log_entries=[entry], stored=stored, idempotency=idempotency)
+            self.store.save(aggregate, log_entries=[entry], stored=stored, idempotency=idempotency,
+                            project=self.projection.project_inline, projected=projected)
         except OperationalError as error:
             raise StoreBusy(f"the store is busy: {error}") from error
-        self.projection.catch_up()
+        if not all(projected):
+            self.projection.catch_up()  # the views were behind: bring them up to this event
         return stored[0]
 
     def _idempotency(self, actor: str, key: str | None, request: Any) -> dict[str, Any] | None:
@@ -315,9 +319,14 @@ def _object(body: Any) -> dict[str, Any]:
     return dict(body)
 
 
+@cache
+def _schema(schema_class: Any) -> Any:
+    return schema_class()
+
+
 def _load(schema: Any, data: Mapping[str, Any], errors: dict[str, Any], partial: Any = False) -> Any:
     try:
-        return schema().load(data, partial=partial)
+        return _schema(schema).load(data, partial=partial)
     except ValidationError as error:
         errors.update(error.normalized_messages() if isinstance(error.messages, dict) else {"body": error.messages})
         return None
