@@ -88,13 +88,14 @@ class Auditor:
         library = self._library_rows(start)
         expected, checked = start, 0
         for batch in self._batches(start, last):
-            for position, event_id, row_hash, envelope_text in batch:
+            for row in batch:
+                position, row_hash, envelope_text = int(row["position"]), row["hash"], row["envelope"]
                 if position != expected:
                     raise Bad(expected, f"position {expected} is missing (the next row is {position})")
                 envelope = self._decode(position, envelope_text)
                 if position == start and head_hash is not None and row_hash != head_hash:
                     raise Bad(position, "the log does not extend the given head: its hash differs")
-                self._check_row(position, event_id, row_hash, envelope)
+                self._check_row(row, envelope)
                 if envelope["prev_hash"] != prev_hash:
                     raise Bad(position, f"prev_hash does not link to position {position - 1}")
                 if envelope["recorded_at"] < recorded_at:
@@ -112,15 +113,21 @@ class Auditor:
             raise Bad(last + 1, "the event store holds an event past the log's head")
         return checked
 
-    def _check_row(self, position: int, event_id: str, row_hash: str, envelope: Mapping[str, Any]) -> None:
-        columns = {"position": position, "id": event_id, "hash": row_hash}
-        for name, value in columns.items():
-            if envelope.get(name) != value:
-                raise Bad(position, f"the row's {name} disagrees with its envelope")
+    def _check_row(self, row: Any, envelope: Mapping[str, Any]) -> None:
+        """The columns readers select by must say what the sealed envelope says."""
+        position = int(row["position"])
         missing = [name for name in ENVELOPE_COLUMNS if name not in envelope]
         if missing:
             raise Bad(position, f"the envelope lacks {', '.join(missing)}")
-        if envelope_hash(envelope) != row_hash:
+        target = envelope["data"].get("target") if envelope["type"] in ("corrected", "retracted") else None
+        columns = {name: row[name] for name in ("position", "record", "kind", "type", "version",
+                                                 "recorded_at", "hash", "target")}
+        columns["id"] = row["event_id"]
+        for name, value in columns.items():
+            expected = target if name == "target" else envelope[name]
+            if value != expected:
+                raise Bad(position, f"the row's {name} column disagrees with its envelope (edited)")
+        if envelope_hash(envelope) != row["hash"]:
             raise Bad(position, "the hash does not match the envelope's content (edited)")
 
     def _check_version(self, position: int, envelope: Mapping[str, Any], versions: dict[str, int], start: int) -> None:
@@ -178,18 +185,18 @@ class Auditor:
             return cursor.execute(
                 "SELECT position, hash, recorded_at FROM {event_log} WHERE position = ?", (position,)).one()
 
-    def _batches(self, start: int, last: int) -> Iterator[list[tuple[int, str, str, str]]]:
+    def _batches(self, start: int, last: int) -> Iterator[list[Any]]:
         after = start - 1
         while after < last:
             with self.database.read() as cursor:
                 rows = cursor.execute(
-                    "SELECT position, event_id, hash, envelope FROM {event_log}"
-                    " WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                    "SELECT position, event_id, record, kind, type, version, target, recorded_at, hash, envelope"
+                    " FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
                     (after, last, BATCH),
                 ).all()
             if not rows:
                 return
-            yield [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+            yield rows
             after = int(rows[-1][0])
 
     def _library_rows(self, start: int) -> Iterator[StoredEvent]:
@@ -253,9 +260,13 @@ class Auditor:
             ("record, sys_from, last_day", "{head_days}", "sys_from <= ?", (), (position,), 2, 1,
              "the stored view bounds of {0!r} differ from a replay of the log"),
         ]
-        if _tracked(stored) == position:
-            tables.append(("event_id, position, state, effective, envelope", "{timeline}", "1 = 1", (), (), 1, 1,
+        if _tracked(stored) == position:  # these hold current knowledge only: compared when both are current
+            tables.append(("event_id, position, record, kind, type, valid_lower, valid_upper, state, effective,"
+                           " envelope", "{timeline}", "1 = 1", (), (), 1, 1,
                            "the stored timeline differs from a replay at event {0!r}"))
+            tables.append(("m.series, m.meeting, r.registered_position",
+                           "{series_members} m JOIN {records} r ON r.id = m.meeting", "1 = 1", (), (), 2, 2,
+                           "the stored meetings of series {0!r} differ from a replay of the log"))
         for columns, table, where, select_params, where_params, key, at, reason in tables:
             mine_rows = _paged(stored, columns, table, where, select_params, where_params, key)
             their_rows = _paged(replayed, columns, table, where, select_params, where_params, key)

@@ -8,7 +8,8 @@ request's idempotency key.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.application import Application
@@ -121,6 +122,24 @@ class RegistryStore(Application[uuid.UUID]):
         from eventsourcing.utils import Environment
 
         return Environment(name, dict(env or {}))
+
+
+    @contextmanager
+    def bulk_import(self) -> Iterator[Callable[[list[Any], list[dict[str, Any]]], None]]:
+        """One transaction for a whole import: `write(events, envelopes)` may be called many times."""
+        recorder: Any = self.recorder
+        with recorder.datastore.transaction(commit=True) as raw:
+            cursor = Cursor(raw.sqlite_cursor if self.config.engine == "sqlite" else raw, self.database)
+
+            def write(events: list[Any], envelopes: list[dict[str, Any]]) -> None:
+                stored = [self.mapper.to_stored_event(event) for event in events]
+                if self.config.engine == "sqlite":
+                    SQLiteApplicationRecorder._insert_events(recorder, raw, stored)
+                else:
+                    recorder._insert_stored_events(raw, stored)
+                record_in_log(cursor, {"imported": envelopes, "stored": []})
+
+            yield write
 
 
 def _ensure_schema(config: StoreConfig) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from events import CATALOGUE, META_TYPES, ValidTime
 from registry.chain import GENESIS, ChainBroken, envelope_hash
 from registry.database import Database
 from registry.errors import Conflict, Invalid
@@ -74,8 +75,11 @@ def read_envelopes(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]
 
 
 def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
-    """Verify a file's own chain: (first position, last position, first prev_hash). Raises Invalid."""
-    first, last, first_prev, prev_hash = 0, 0, GENESIS, None
+    """Verify a file on its own: its hash chain, and that each event keeps the log's rules
+    (positions and versions run on, time never goes back, the catalogue can read it).
+    Returns (first position, last position, first prev_hash). Raises Invalid."""
+    first, last, first_prev, prev_hash, recorded_at = 0, 0, GENESIS, None, ""
+    versions: dict[str, int] = {}
     for number, envelope in read_envelopes(lines):
         position = envelope["position"]
         if prev_hash is None:
@@ -87,12 +91,41 @@ def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
         if envelope_hash(envelope) != envelope["hash"]:
             raise Invalid(f"line {number}: the hash does not match the event (position {position})",
                           {"line": [number]})
-        last, prev_hash = position, envelope["hash"]
+        problem = _rule_broken(envelope, versions, recorded_at, partial=first > 1)
+        if problem:
+            raise Invalid(f"line {number} (position {position}): {problem}", {"line": [number]})
+        last, prev_hash, recorded_at = position, envelope["hash"], envelope["recorded_at"]
+        versions[envelope["record"]] = envelope["version"]
     if prev_hash is None:
         raise Invalid("the file holds no events", {"file": ["empty"]})
     if first == 1 and first_prev != GENESIS:
         raise Invalid("line 1: the first event must chain from 64 zeros", {"line": [1]})
     return first, last, first_prev
+
+
+def _rule_broken(envelope: dict[str, Any], versions: dict[str, int], recorded_at: str, partial: bool) -> str | None:
+    kind, type_name = envelope.get("kind"), envelope.get("type")
+    if kind not in CATALOGUE.kinds:
+        return f"unknown kind {kind!r}"
+    if type_name not in META_TYPES and type_name not in CATALOGUE.kinds[kind].events:
+        return f"{type_name!r} is not an event type of the {kind} kind"
+    if not isinstance(envelope.get("recorded_at"), str) or envelope["recorded_at"] < recorded_at:
+        return "recorded_at is earlier than the previous event's"
+    known = versions.get(envelope.get("record"))  # type: ignore[arg-type]
+    version = envelope.get("version")
+    if known is None and not partial and version != 1:
+        return f"version {version} of {envelope.get('record')!r} does not follow version 0"
+    if known is not None and version != known + 1:
+        return f"version {version} of {envelope.get('record')!r} does not follow version {known}"
+    if (type_name == "registered") != (version == 1):
+        return "a record's first event, and only it, is its registration"
+    if type_name in META_TYPES:
+        return None if envelope.get("valid") is None else "only world events have a valid time"
+    try:
+        ValidTime.parse(envelope.get("valid"))
+    except ValueError as error:
+        return f"valid: {error}"
+    return None
 
 
 def import_lines(store: RegistryStore, read: Callable[[], Iterable[str]],
@@ -120,30 +153,28 @@ def import_lines(store: RegistryStore, read: Callable[[], Iterable[str]],
                 "SELECT event_id, hash FROM {event_log} WHERE position = ?", (envelope["position"],)).one()
         if stored is None or (stored[0], stored[1]) != (envelope["id"], envelope["hash"]):
             raise Conflict(f"the store's log conflicts with the file at position {envelope['position']}")
-    written, batch = 0, []
-    for _, envelope in read_envelopes(read()):
-        if envelope["position"] <= head_position:
-            continue
-        batch.append(envelope)
-        if len(batch) == BATCH:
-            written += _write(store, batch)
-            batch = []
-            if progress:
-                progress(BATCH)
-    if batch:
-        written += _write(store, batch)
-        if progress:
-            progress(len(batch))
-    return {"read": last - first + 1, "written": written, "skipped": last - first + 1 - written}
-
-
-def _write(store: RegistryStore, envelopes: list[dict[str, Any]]) -> int:
-    events = [_domain_event(e) for e in envelopes]
+    written = 0
     try:
-        store.events.put(events, imported=envelopes, stored=[])
+        with store.bulk_import() as write:  # one transaction: all of the file's new events, or none
+            batch: list[dict[str, Any]] = []
+            for _, envelope in read_envelopes(read()):
+                if envelope["position"] <= head_position:
+                    continue
+                batch.append(envelope)
+                if len(batch) == BATCH:
+                    write([_domain_event(e) for e in batch], batch)
+                    written += len(batch)
+                    if progress:
+                        progress(len(batch))
+                    batch = []
+            if batch:
+                write([_domain_event(e) for e in batch], batch)
+                written += len(batch)
+                if progress:
+                    progress(len(batch))
     except (IntegrityError, ChainBroken) as error:
-        raise Conflict(f"the store's log moved on while importing: {error}") from error
-    return len(envelopes)
+        raise Conflict(f"the file cannot continue the store's log (nothing was imported): {error}") from error
+    return {"read": last - first + 1, "written": written, "skipped": last - first + 1 - written}
 
 
 def _domain_event(envelope: dict[str, Any]) -> Any:
