@@ -1,0 +1,192 @@
+"""Rebuilding the views from the log: beside the live ones, switched atomically, resumable.
+
+The store holds the seed timeline and later knowledge (a conclusion learnt late,
+a corrected signature, a retracted meeting, a suspension), so that a rebuild has
+refolds, corrections and retractions to replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from registry.errors import NotFound
+from registry.seed import seed
+from registry.service import Registry
+
+AGREEMENT = "ru-eu-readmission-agreement"
+COMMITTEE = "ru-eu-readmission-joint-committee"
+EDITOR = "registry-editor"
+DAYS = [dt.date(2005, 1, 1), dt.date(2006, 6, 1), dt.date(2007, 6, 1), dt.date(2010, 6, 1), dt.date(2017, 10, 4),
+        dt.date(2019, 1, 1), dt.date(2030, 1, 1)]
+
+
+class Interrupted(Exception):
+    """The rebuilding process is stopped (Ctrl-C, a crash) after a batch has committed."""
+
+
+def known_now(registry: Registry) -> dt.datetime:
+    return dt.datetime.fromisoformat(registry.reader.head()["recorded_at"])
+
+
+@pytest.fixture
+def instants(registry: Registry) -> list[dt.datetime]:
+    """The seed, then later knowledge; returns instants to ask at."""
+    seed(registry)
+    instants = [known_now(registry)]
+    registry.append("agreements", AGREEMENT, {"type": "concluded", "valid": "2007-05", "party": "RU"}, EDITOR)
+    registry.register("meetings", {"id": f"{COMMITTEE}-16", "title": "16th meeting", "series": COMMITTEE,
+                                   "ordinal": 16}, EDITOR)
+    held = registry.append("meetings", f"{COMMITTEE}-16", {"type": "held", "valid": "2016~", "place": "Moscow"},
+                           EDITOR)
+    instants.append(known_now(registry))
+    signed = registry.reader.events(0, 100, record=AGREEMENT, type="signed")["items"][0]
+    registry.correct(signed["id"], {"changes": {"valid": "2006-05-25", "place": "Sochi"}, "reason": "summit"}, EDITOR)
+    registry.retract(held["id"], {"reason": "no source gives this meeting"}, EDITOR)
+    registry.append("agreements", AGREEMENT, {"type": "suspended", "valid": "2022-03", "extent": "partial",
+                                              "provisions": ["Article 3"]}, EDITOR)
+    instants.append(known_now(registry))
+    assert registry.reader.head()["position"] == 26
+    return instants
+
+
+def views(registry: Registry, instants: list[dt.datetime]) -> dict[str, Any]:
+    """Every read the projection serves, at several points on both time axes."""
+    reader = registry.reader
+    records = [e["record"] for e in reader.events(0, 1000, type="registered")["items"]]
+    seen: dict[str, Any] = {"timeline": reader.timeline(None, None),
+                            "timeline 2006-2010": reader.timeline(dt.date(2006, 1, 1), dt.date(2010, 12, 31))}
+    for known_at in instants:
+        for day in DAYS:
+            seen[f"snapshot {day} {known_at}"] = reader.snapshot(day, known_at)
+            seen[f"meetings {day} {known_at}"] = reader.list("meetings", day, known_at)
+            for record_id in records:
+                try:
+                    seen[f"view {record_id} {day} {known_at}"] = reader.view(record_id, day, known_at)
+                    seen[f"history {record_id} {day} {known_at}"] = reader.history(record_id, day, known_at)
+                except NotFound:
+                    seen[f"view {record_id} {day} {known_at}"] = "not known then"
+    return seen
+
+
+def projection_tables(registry: Registry) -> set[str]:
+    database = registry.database
+    with database.read() as cursor:
+        if database.engine == "sqlite":
+            rows = cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+        else:
+            rows = cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                                  (database.schema,)).all()
+    return {row[0] for row in rows if "_v" in row[0]}
+
+
+def building(registry: Registry) -> int | None:
+    with registry.database.read() as cursor:
+        return cursor.execute("SELECT version FROM {projection_versions} WHERE name = 'building'").scalar()
+
+
+def built(registry: Registry, version: int) -> int | None:
+    """The position a projection version has applied."""
+    with registry.database.read() as cursor:
+        return cursor.execute("SELECT position FROM {projection_position} WHERE name = ?",
+                              (f"views_v{version}",)).scalar()
+
+
+def test_rebuild_switches_to_a_new_version_with_the_same_views(registry: Registry,
+                                                                instants: list[dt.datetime]) -> None:
+    before = views(registry, instants)
+    assert registry.projection.active_version() == 1
+    assert {"records_v1", "view_segments_v1", "timeline_v1"} <= projection_tables(registry)
+
+    assert registry.projection.rebuild() == (2, 26)
+
+    # Version 2 is live, version 1's tables and tracking are gone, and every read is the same.
+    assert registry.projection.active_version() == 2 and building(registry) is None
+    assert {"records_v2", "view_segments_v2", "timeline_v2"} <= projection_tables(registry)
+    assert not any(name.endswith("_v1") for name in projection_tables(registry))
+    with registry.database.read() as cursor:
+        tracked = cursor.execute("SELECT name, position FROM {projection_position} WHERE name LIKE ?",
+                                 ("views_v%",)).all()
+    assert [tuple(row) for row in tracked] == [("views_v2", 26)]
+    assert views(registry, instants) == before
+    assert registry.auditor.verify()["ok"] is True
+    # And again: version 3.
+    assert registry.projection.rebuild() == (3, 26)
+    assert views(registry, instants) == before
+
+
+def interrupt_after(batches: int) -> Callable[[int], None]:
+    """A progress callback that stops the process once `batches` batches have committed."""
+    done: list[int] = []
+
+    def progress(count: int) -> None:
+        done.append(count)
+        if len(done) == batches:
+            raise Interrupted
+
+    return progress
+
+
+def test_an_interrupted_rebuild_resumes_where_it_stopped(registry: Registry, instants: list[dt.datetime]) -> None:
+    before = views(registry, instants)
+
+    # The rebuild is stopped after two batches of five events.
+    with pytest.raises(Interrupted):
+        registry.projection.rebuild(batch=5, progress=interrupt_after(2))
+
+    # The live views are untouched; version 2 is half built.
+    assert registry.projection.active_version() == 1 and building(registry) == 2
+    assert views(registry, instants) == before
+    assert built(registry, 2) == 10
+
+    # Run again, it goes on with version 2 from position 10.
+    resumed: list[int] = []
+    assert registry.projection.rebuild(batch=5, progress=resumed.append) == (2, 26)
+    assert sum(resumed) == 16
+    assert registry.projection.active_version() == 2 and building(registry) is None
+    assert views(registry, instants) == before
+    assert registry.auditor.verify()["ok"] is True
+
+
+def test_a_build_stopped_at_a_position_is_completed_by_rebuild(registry: Registry,
+                                                                instants: list[dt.datetime]) -> None:
+    before = views(registry, instants)
+    # As `rebuild` starts: version 2 is marked as being built, and built up to the scope extension (position 8).
+    with registry.database.write() as cursor:
+        cursor.execute("INSERT INTO {projection_versions} (name, version) VALUES ('building', 2)")
+    assert registry.projection.build(2, batch=3, until=8) == 8
+    assert views(registry, instants) == before
+
+    resumed: list[int] = []
+    assert registry.projection.rebuild(progress=resumed.append) == (2, 26)
+
+    assert sum(resumed) == 18
+    assert views(registry, instants) == before
+    assert registry.auditor.verify()["ok"] is True
+
+
+@pytest.mark.parametrize("when", ["after the first batch", "as the build finishes"])
+def test_appends_made_during_a_rebuild_appear_after_the_switch(registry: Registry, instants: list[dt.datetime],
+                                                               when: str) -> None:
+    calls: list[int] = []
+
+    def progress(count: int) -> None:
+        # An editor records the Joint Committee's 18th meeting, in Moscow, while version 2 is being built.
+        calls.append(count)
+        if (when == "after the first batch" and len(calls) == 1) or (when == "as the build finishes" and count < 6
+                                                                     and sum(calls) == 26):
+            registry.register("meetings", {"id": f"{COMMITTEE}-18", "title": "18th meeting", "series": COMMITTEE,
+                                           "ordinal": 18}, EDITOR)
+            registry.append("meetings", f"{COMMITTEE}-18", {"type": "held", "valid": "2019-04-18",
+                                                            "place": "Moscow"}, EDITOR)
+
+    assert registry.projection.rebuild(batch=6, progress=progress) == (2, 28)
+
+    assert sum(calls) == 28
+    meeting = registry.reader.view(f"{COMMITTEE}-18", None, None)
+    assert (meeting["status"], meeting["place"]) == ("held", "Moscow")
+    assert registry.reader.view(COMMITTEE, None, None)["meetings"]["last"]["id"] == f"{COMMITTEE}-18"
+    assert registry.auditor.verify()["ok"] is True
