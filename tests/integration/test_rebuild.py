@@ -190,3 +190,18 @@ def test_appends_made_during_a_rebuild_appear_after_the_switch(registry: Registr
     assert (meeting["status"], meeting["place"]) == ("held", "Moscow")
     assert registry.reader.view(COMMITTEE, None, None)["meetings"]["last"]["id"] == f"{COMMITTEE}-18"
     assert registry.auditor.verify()["ok"] is True
+
+
+def test_a_rebuild_sends_no_webhook_again(registry: Registry, instants: list[dt.datetime]) -> None:
+    # A subscriber has been sent every event so far: its cursor is at the head of the log.
+    subscription = registry.webhooks.subscribe({"url": "http://127.0.0.1:9/hooks/registry"}, "admin",
+                                               "urn:cooperation-registry", allow_private=True)
+    before = registry.webhooks.row(subscription["id"])
+    assert before["position"] == 26
+
+    registry.projection.rebuild()
+
+    # Deliveries follow the log, not the views: nothing is due again.
+    after = registry.webhooks.row(subscription["id"])
+    assert {k: after[k] for k in ("position", "delivered", "next_attempt_at", "status")} == \
+        {k: before[k] for k in ("position", "delivered", "next_attempt_at", "status")}
