@@ -26,6 +26,8 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/asof.py
 	$(BIN)/python bench/append_rate.py
+	$(BIN)/python bench/replay.py --events 100000
+	$(BIN)/python bench/feed_latency.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
