@@ -65,7 +65,7 @@ def stream(after: int | None = None, **filters: str) -> Response:
         start = head
     elif start > head:
         raise BadQuery(f"position {start} is beyond the log's last position {head}", {"after": ["beyond the log"]})
-    wanted = EventFilter.of(*(filter(None, [filters.get(name)]) for name in ("type", "kind", "record")))
+    wanted = EventFilter.of(**{f"{name}s": [filters[name]] for name in ("type", "kind", "record") if name in filters})
     subscription = feed.subscribe(start, wanted, current_app.config["MAX_STREAMS"])
     body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]))
     return Response(body, mimetype="text/event-stream",

@@ -153,3 +153,13 @@ def test_an_event_written_by_another_process_reaches_this_ones_subscribers(store
     reader.feed.close()
     writer.close()
     reader.close()
+
+
+def test_a_lost_notification_delays_an_event_but_never_stalls_the_follower(seeded: Registry) -> None:
+    # This follower listens on a channel nobody notifies (on SQLite it polls anyway): only its timed
+    # wait brings it back to the log.
+    deaf = LogFollower(seeded.database, seeded.config, channel="registry_nobody_notifies").start()
+    subscription = deaf.subscribe(seeded.reader.head()["position"], EventFilter())
+    adopted = recommend(seeded, "exchange of statistics")
+    assert take(subscription, 1) == [adopted]
+    deaf.close()
