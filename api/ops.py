@@ -96,5 +96,9 @@ def metrics() -> Response:
         "# TYPE registry_log_position gauge", f"registry_log_position {logged}",
         "# TYPE registry_projection_position gauge", f"registry_projection_position {projected}",
         "# TYPE registry_projection_lag gauge", f"registry_projection_lag {logged - projected}",
+        "# TYPE registry_sse_streams gauge", f"registry_sse_streams {registry().feed.streams}",
+        "# TYPE registry_webhook_subscriptions gauge",
     ]
+    by_status: Counter[str] = Counter(s["status"] for s in registry().webhooks.list())
+    lines += [f'registry_webhook_subscriptions{{status="{status}"}} {n}' for status, n in sorted(by_status.items())]
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

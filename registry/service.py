@@ -67,6 +67,7 @@ class Registry:
         self.webhooks = Webhooks(self.database)
 
     def close(self) -> None:
+        self.feed.close()  # its thread reads the store: stop it first
         self.store.close()
 
     # Commands

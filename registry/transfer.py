@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -25,10 +25,10 @@ from registry.errors import Conflict, Invalid
 from registry.store import Record, RegistryStore, record_uuid
 
 BATCH = 1000
-CE_FIELDS = ("specversion", "id", "source", "type", "time", "data")
 
 
-def cloud_event(envelope: dict[str, Any], source: str) -> dict[str, Any]:
+def cloud_event(envelope: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A CloudEvents 1.0 object carrying the envelope: the shape of export lines and webhook bodies."""
     return {
         "specversion": "1.0",
         "id": envelope["id"],
@@ -37,7 +37,7 @@ def cloud_event(envelope: dict[str, Any], source: str) -> dict[str, Any]:
         "subject": envelope["record"],
         "time": envelope["recorded_at"],
         "datacontenttype": "application/json",
-        "data": envelope,
+        "data": dict(envelope),
     }
 
 

@@ -32,6 +32,7 @@ from registry.chain import format_instant
 from registry.database import Cursor, Database
 from registry.errors import Invalid
 from registry.feeds import LogFollower, log_head, read_log, seconds_from_env
+from registry.transfer import cloud_event
 from registry.webhooks import Target, check_target, event_filter, private_targets_allowed
 
 log = logging.getLogger(__name__)
@@ -69,19 +70,6 @@ class DeliverySettings:
 
 class DeliveryFailed(Exception):
     """The receiver did not acknowledge: no answer, or not a 2xx."""
-
-
-def cloud_event(envelope: Mapping[str, Any], source: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": envelope["id"],
-        "source": source,
-        "type": f"registry.{envelope['kind']}.{envelope['type']}",
-        "subject": envelope["record"],
-        "time": envelope["recorded_at"],
-        "datacontenttype": "application/json",
-        "data": dict(envelope),
-    }
 
 
 def signed(secret: str, envelope: Mapping[str, Any], source: str,
