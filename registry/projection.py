@@ -197,6 +197,7 @@ class _Batch:
         self.days: list[tuple[Any, ...]] = []
         self.members: list[tuple[Any, ...]] = []
         self.segments: list[tuple[Any, ...]] = []
+        self.unflushed: dict[tuple[str, int], int] = {}  # (record, day) -> index of its alive row in `segments`
         self.closed: list[tuple[Any, ...]] = []
         self.timeline: list[tuple[Any, ...]] = []
 
@@ -235,7 +236,7 @@ class _Batch:
         self.days.append((record, position, BEFORE_ALL))
         if envelope["data"].get("series"):
             self.members.append((envelope["data"]["series"], record))
-        self.segments.append((record, BEFORE_ALL, position, ALIVE, dump_state(state)))
+        self._add_segments(record, position, [(BEFORE_ALL, state)])
         self.heads[record] = head
 
     def _append(self, envelope: Mapping[str, Any], text: str, fact: Fact) -> None:
@@ -248,8 +249,8 @@ class _Batch:
         if lower < certain:
             rows.insert(0, (lower, {**last, "uncertain": [fact.id], "has_world": True}))
         if rows[0][0] == head["last_day"]:
-            self.closed.append((position, record, head["last_day"], ALIVE))
-        self.segments.extend((record, day, position, ALIVE, dump_state(state)) for day, state in rows)
+            self._close(record, head["last_day"], position)
+        self._add_segments(record, position, rows)
         head.update(last_day=certain, last_order=list(fact.order), last_state=after)
         self.changed.add(record)
         self.days.append((record, position, certain))
@@ -258,6 +259,20 @@ class _Batch:
             fact.id, record, head["kind"], fact.type, position, valid.lower.toordinal(),
             valid.upper.toordinal() if valid.upper else None, "current", None, text,
         ))
+
+    def _add_segments(self, record: str, position: int, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        for day, state in rows:
+            self.unflushed[(record, day)] = len(self.segments)
+            self.segments.append((record, day, position, ALIVE, dump_state(state)))
+
+    def _close(self, record: str, day: int, position: int) -> None:
+        """End the record's alive row for `day` at `position`, whether stored or still in this batch."""
+        index = self.unflushed.pop((record, day), None)
+        if index is None:
+            self.closed.append((position, record, day, ALIVE))
+        else:
+            row = self.segments[index]
+            self.segments[index] = (row[0], row[1], row[2], position, row[4])
 
     def flush(self) -> None:
         cursor = self.cursor
@@ -276,6 +291,7 @@ class _Batch:
         _insert_timeline(cursor, self.timeline)
         self.records, self.new_heads, self.days, self.members = [], [], [], []
         self.closed, self.segments, self.timeline = [], [], []
+        self.unflushed = {}
         self.changed = set()
 
 

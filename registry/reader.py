@@ -128,7 +128,7 @@ class Reader:
             (record_id, point.position)).scalar()
         row = cursor.execute(
             "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
-            " AND sys_to > ? ORDER BY valid_from DESC LIMIT 1",
+            " AND sys_to > ? ORDER BY valid_from DESC, sys_from DESC LIMIT 1",
             (record_id, min(point.day.toordinal(), int(last_day)), point.position, point.position),
         ).one()
         return json.loads(row[0])  # type: ignore[no-any-return]
