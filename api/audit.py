@@ -9,16 +9,17 @@ from marshmallow import fields, validate
 
 from api.auth import check_reader
 from api.common import Blueprint, registry, respond
-from api.schemas import Query
+from api.schemas import MAX_POSITION, Query
 from registry.transfer import export_lines
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Prove the log intact; export it")
 
 
 class VerifyQuery(Query):
-    from_ = fields.Integer(data_key="from", load_default=1, validate=validate.Range(min=1),
+    from_ = fields.Integer(data_key="from", load_default=1, validate=validate.Range(min=1, max=MAX_POSITION),
                            metadata={"description": "first position to check"})
-    to = fields.Integer(validate=validate.Range(min=0), metadata={"description": "last position (default: head)"})
+    to = fields.Integer(validate=validate.Range(min=0, max=MAX_POSITION),
+                        metadata={"description": "last position (default: head)"})
     hash = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"),
                          metadata={"description": "the hash a kept head had at `from`: the log must extend it"})
     projections = fields.Boolean(load_default=True,
@@ -26,7 +27,7 @@ class VerifyQuery(Query):
 
 
 class ExportQuery(Query):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
 
 
 @blp.route("/head", methods=["GET"])

@@ -36,6 +36,8 @@ def json_body() -> Any:
         return json.loads(raw)
     except ValueError as error:
         raise BadQuery(f"the body is not valid JSON: {error}", {"body": ["not JSON"]}) from error
+    except RecursionError as error:
+        raise BadQuery("the body is nested too deeply", {"body": ["too deep"]}) from error
 
 
 class UnsupportedBody(BadQuery):
@@ -66,8 +68,13 @@ def if_match() -> int | None:
     return int(found.group(1))
 
 
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key.strip()) <= 200:
-        raise Invalid("Idempotency-Key must be 1-200 characters", {"Idempotency-Key": ["invalid"]})
-    return key.strip() if key else None
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key.strip()):
+        raise Invalid("Idempotency-Key must be 1-200 printable ASCII characters", {"Idempotency-Key": ["invalid"]})
+    return key.strip()

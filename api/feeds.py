@@ -17,7 +17,7 @@ from marshmallow import RAISE, fields, validate
 
 from api.auth import check_reader
 from api.common import Blueprint, registry
-from api.schemas import KINDS, SLUG, TYPES, Query
+from api.schemas import KINDS, MAX_POSITION, SLUG, TYPES, Query
 from registry.atom import feed_document
 from registry.calendar import meetings_calendar
 from registry.errors import BadQuery
@@ -30,7 +30,7 @@ ON = ("on", "1", "true", "yes")
 
 
 class StreamQuery(Query):
-    after = fields.Integer(validate=validate.Range(min=0),
+    after = fields.Integer(validate=validate.Range(min=0, max=MAX_POSITION),
                            metadata={"description": "the last position you have (default: now, live only)"})
     type = fields.String(validate=validate.OneOf(TYPES))
     kind = fields.String(validate=validate.OneOf(KINDS))
@@ -38,7 +38,7 @@ class StreamQuery(Query):
 
 
 class AtomQuery(Query):
-    page = fields.Integer(validate=validate.Range(min=1),
+    page = fields.Integer(validate=validate.Range(min=1, max=MAX_POSITION),
                           metadata={"description": "an archive page (RFC 5005); without it, the newest events"})
 
 

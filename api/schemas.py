@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from events import CATALOGUE, normalise_party, parse_day, parse_instant
+from events.ids import RECORD_ID_PATTERN, is_record_id
 
 
 class Day(fields.Field):
@@ -44,9 +45,12 @@ class Cursor(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         try:
-            return base64.urlsafe_b64decode(value.encode() + b"==").decode()
-        except (binascii.Error, UnicodeDecodeError, AttributeError) as error:
+            record_id = base64.urlsafe_b64decode(value.encode() + b"==").decode()
+        except (binascii.Error, UnicodeDecodeError, AttributeError, ValueError) as error:
             raise ValidationError("not a cursor this API gave out") from error
+        if not is_record_id(record_id):
+            raise ValidationError("not a cursor this API gave out")
+        return record_id
 
 
 def encode_cursor(record_id: str) -> str:
@@ -70,13 +74,14 @@ class ListQuery(PointQuery):
     cursor = Cursor()
 
 
+MAX_POSITION = 2**63 - 1
 TYPES = sorted(CATALOGUE.all_type_names())
 KINDS = sorted(CATALOGUE.kinds)
-SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,79}$", error="not a record id")
+SLUG = validate.Regexp(RECORD_ID_PATTERN, error="not a record id")
 
 
 class LogQuery(Query):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION),
                            metadata={"description": "the last position you have; 0 for the start"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     type = fields.String(validate=validate.OneOf(TYPES))

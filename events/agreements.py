@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from events.catalogue import CATALOGUE, EventData, Fact, Ref, View
 from events.parties import Party, party_list
+from events.text import NOT_BLANK
 
 AGREEMENT_TYPES = ("agreement", "implementing_protocol", "working_arrangement", "memorandum", "other")
 
@@ -36,7 +37,7 @@ def _initial(data: Mapping[str, Any]) -> View:
     initial=_initial,
 )
 class AgreementRegistered(EventData):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    title = fields.String(required=True, validate=[NOT_BLANK, validate.Length(max=500)])
     short_title = fields.String(allow_none=True, validate=validate.Length(max=200))
     agreement_type = fields.String(load_default="agreement", validate=validate.OneOf(AGREEMENT_TYPES))
     parties = party_list(load_default=list)
@@ -76,7 +77,7 @@ class EnteredIntoForce(EventData):
 
 @CATALOGUE.event("scope_extended", "agreement")
 class ScopeExtended(EventData):
-    scope = fields.String(required=True, validate=validate.Length(min=1))
+    scope = fields.String(required=True, validate=NOT_BLANK)
     articles = fields.List(fields.String())
 
     @staticmethod

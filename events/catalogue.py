@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
 from events.parties import Party
+from events.text import NOT_BLANK
 from events.valid_time import InvalidValidTime, ValidTime
 
 View = dict[str, Any]
@@ -154,7 +155,7 @@ class SourceSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    title = fields.String(required=True, validate=lambda s: bool(s.strip()))
+    title = fields.String(required=True, validate=NOT_BLANK)
     url = fields.Url(load_default=None, allow_none=True)
     quote = fields.String(load_default=None, allow_none=True)
 
@@ -176,7 +177,7 @@ class CorrectionInput(Schema):
         unknown = RAISE
 
     changes = fields.Dict(keys=fields.String(), required=True)
-    reason = fields.String(required=True, validate=lambda s: bool(s.strip()))
+    reason = fields.String(required=True, validate=NOT_BLANK)
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     note = fields.String(load_default=None, allow_none=True)
 
@@ -190,7 +191,7 @@ class RetractionInput(Schema):
     class Meta:
         unknown = RAISE
 
-    reason = fields.String(required=True, validate=lambda s: bool(s.strip()))
+    reason = fields.String(required=True, validate=NOT_BLANK)
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     note = fields.String(load_default=None, allow_none=True)
 

@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from events.catalogue import CATALOGUE, EventData, Fact, Ref, ValidField, View
+from events.text import NOT_BLANK
 from events.valid_time import ValidTime
 
 
@@ -32,7 +33,7 @@ def _initial(data: Mapping[str, Any]) -> View:
     initial=_initial,
 )
 class MeetingRegistered(EventData):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    title = fields.String(required=True, validate=[NOT_BLANK, validate.Length(max=500)])
     series = Ref("body", "dialogue", required=True)
     ordinal = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
     format = fields.String(allow_none=True)

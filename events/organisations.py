@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from events.catalogue import CATALOGUE, EventData, Fact, Ref, View
 from events.parties import Party
+from events.text import NOT_BLANK
 
 
 def _initial(data: Mapping[str, Any]) -> View:
@@ -22,7 +23,7 @@ def _initial(data: Mapping[str, Any]) -> View:
     initial=_initial,
 )
 class OrganisationRegistered(EventData):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    name = fields.String(required=True, validate=[NOT_BLANK, validate.Length(max=500)])
     acronym = fields.String(allow_none=True, validate=validate.Length(max=50))
 
 
@@ -35,7 +36,7 @@ class OrganisationEstablished(EventData):
 
 @CATALOGUE.event("renamed", "organisation")
 class Renamed(EventData):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    name = fields.String(required=True, validate=[NOT_BLANK, validate.Length(max=500)])
     acronym = fields.String(allow_none=True, validate=validate.Length(max=50))
 
     @staticmethod

@@ -8,8 +8,9 @@ from typing import Any
 import pycountry
 from marshmallow import ValidationError, fields
 
+from events.ids import is_record_id
+
 ALIASES = {"UK": "GB", "EL": "GR"}
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -26,13 +27,9 @@ def normalise_party(value: object) -> str:
         if pycountry.countries.get(alpha_2=code) is None:
             raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
         return code
-    if SLUG.fullmatch(value):
+    if is_record_id(value):
         return value
     raise ValueError(f"{value!r} is neither an ISO 3166-1 alpha-2 code nor an organisation id")
-
-
-def is_organisation_ref(party: str) -> bool:
-    return not COUNTRY.fullmatch(party)
 
 
 class Party(fields.String):

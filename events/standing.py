@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from events.catalogue import CATALOGUE, EventData, Fact, Ref, View
 from events.parties import party_list
+from events.text import NOT_BLANK
 
-TITLE = validate.Length(min=1, max=500)
+TITLE = [NOT_BLANK, validate.Length(max=500)]
 
 
 def _body(data: Mapping[str, Any]) -> View:
@@ -61,6 +62,11 @@ class ChannelRegistered(EventData):
     title = fields.String(required=True, validate=TITLE)
     parties = fields.List(Ref("organisation"), required=True, validate=validate.Length(min=2))
 
+    @validates_schema
+    def distinct_parties(self, data: Mapping[str, Any], **_: Any) -> None:
+        if len(set(data.get("parties", []))) < 2:
+            raise ValidationError("a channel joins at least two distinct organisations", "parties")
+
 
 @CATALOGUE.event("established", "body")
 class BodyEstablished(EventData):
@@ -72,7 +78,7 @@ class BodyEstablished(EventData):
 
 @CATALOGUE.event("recommendation_adopted", "body")
 class RecommendationAdopted(EventData):
-    subject = fields.String(required=True, validate=validate.Length(min=1))
+    subject = fields.String(required=True, validate=NOT_BLANK)
     meeting = Ref("meeting", allow_none=True)
 
     @staticmethod

@@ -159,8 +159,6 @@ def parse_instant(text: object) -> dt.datetime:
         raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z")
     try:
         value = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError as error:
-        raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z") from error
-    if value.tzinfo is None:
-        raise ValueError("an RFC 3339 instant needs a time zone (Z or ±hh:mm)")
-    return value.astimezone(dt.UTC)
+        return value.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as error:
+        raise ValueError("must be an RFC 3339 instant such as 2019-03-01T00:00:00Z, within years 1-9999") from error

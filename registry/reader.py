@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from events import CATALOGUE, ValidTime, meeting_status
+from events.ids import is_event_id, is_record_id
 from registry.chain import GENESIS, format_instant, utc_now
 from registry.database import Cursor, Database
 from registry.errors import NotFound
@@ -58,6 +59,7 @@ class Reader:
 
     def view(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
         """The record as of a day, as known at an instant. Raises NotFound."""
+        _known_id(record_id)
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             kind = self._kind_at(cursor, record_id, point)
@@ -90,6 +92,7 @@ class Reader:
                 "position": point.position, "records": records}
 
     def history(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
+        _known_id(record_id)
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             self._kind_at(cursor, record_id, point)
@@ -254,6 +257,8 @@ class Reader:
         }
 
     def event(self, event_id: str) -> dict[str, Any]:
+        if not is_event_id(event_id):
+            raise NotFound(f"no event {event_id!r}")
         with self._read() as cursor:
             row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
         if row is None:
@@ -277,6 +282,8 @@ class Reader:
     # Lookups for the commands
 
     def record_kind(self, record_id: str) -> str | None:
+        if not is_record_id(record_id):
+            return None
         with self._read() as cursor:
             kind = cursor.execute(
                 "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
@@ -304,3 +311,7 @@ class Reader:
                 "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
         return (row[0], row[1]) if row else None
 
+
+def _known_id(record_id: str) -> None:
+    if not is_record_id(record_id):
+        raise NotFound(f"no record {record_id!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import threading
 import time
 import zlib
@@ -32,6 +31,8 @@ from events import (
     parse_instant,
     references,
 )
+from events.ids import RECORD_ID_PATTERN, is_record_id
+from events.text import text_problems
 from registry.audit import Auditor
 from registry.chain import canonical
 from registry.config import StoreConfig
@@ -44,7 +45,6 @@ from registry.temporal import read_log
 from registry.tokens import Tokens
 from registry.webhooks import Webhooks
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 COMMON = ("sources", "note")
 ATTEMPTS = 50  # optimistic retries when another process appended to the same record first
 STRIPES = 64  # in-process locks: threads appending to one record queue instead of colliding
@@ -80,11 +80,10 @@ class Registry:
         key = self._idempotency(actor, idempotency_key, ["register", collection, body])
         if key and key.get("replay"):
             return self._registered_view(key["replay"]["record"])
-        record_id = body.get("id")
+        record_id = str(body.get("id"))
         errors: dict[str, Any] = {}
-        if not isinstance(record_id, str) or not SLUG.fullmatch(record_id):
-            errors["id"] = ["must match ^[a-z0-9][a-z0-9-]{1,79}$"]
-            record_id = ""
+        if not is_record_id(body.get("id")):
+            errors["id"] = [f"must match {RECORD_ID_PATTERN}"]
         fields = {k: v for k, v in body.items() if k not in ("id", *COMMON)}
         data = _load(CATALOGUE.kinds[kind].registered, fields, errors)
         common = _load(EnvelopeInput, {k: body[k] for k in COMMON if k in body}, errors,
@@ -317,6 +316,9 @@ class Registry:
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise Invalid("the body must be a JSON object", {"body": ["not an object"]})
+    problems = text_problems(body)
+    if problems:
+        raise Invalid("the body holds text the registry cannot store", problems)
     return dict(body)
 
 

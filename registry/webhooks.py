@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from events import CATALOGUE
+from events.ids import RECORD_ID_PATTERN, is_event_id
 from registry.chain import canonical, utc_now
 from registry.database import Database
 from registry.errors import Invalid, NotFound
 from registry.feeds import EventFilter, log_head
 
-SLUG = r"^[a-z0-9][a-z0-9-]{1,79}$"
 PUBLIC_FIELDS = ("id", "url", "types", "kinds", "records", "status", "position", "failures", "delivered",
                  "last_error", "last_error_at", "last_delivered_at", "next_attempt_at", "created_at",
                  "created_by", "ended_at")
@@ -46,8 +46,8 @@ class SubscriptionBody(Schema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     types = fields.List(fields.String(validate=validate.OneOf(sorted(CATALOGUE.all_type_names()))))
     kinds = fields.List(fields.String(validate=validate.OneOf(sorted(CATALOGUE.kinds))))
-    records = fields.List(fields.String(validate=validate.Regexp(SLUG, error="not a record id")))
-    after = fields.Integer(strict=True, validate=validate.Range(min=0))
+    records = fields.List(fields.String(validate=validate.Regexp(RECORD_ID_PATTERN, error="not a record id")))
+    after = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,8 @@ class Webhooks:
 
     def row(self, subscription_id: str) -> dict[str, Any]:
         """The stored row, secret included. Raises NotFound."""
+        if not is_event_id(subscription_id):  # subscription ids are UUIDs too
+            raise NotFound(f"no subscription {subscription_id!r}")
         with self.database.read() as cursor:
             row = cursor.execute("SELECT * FROM {webhook_subscriptions} WHERE id = ?", (subscription_id,)).one()
         if row is None:

@@ -1,0 +1,35 @@
+"""What any text the registry stores must be: printable Unicode, in JSON of sane depth."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import validate
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab and newlines, and DEL
+MAX_DEPTH = 16
+NOT_BLANK = validate.Regexp(r"\S", error="must not be blank")
+
+
+def text_problems(value: Any, path: str = "body", depth: int = 0) -> dict[str, list[str]]:
+    """Problems of the strings in a JSON value, by field path; empty when all is well."""
+    if depth > MAX_DEPTH:
+        return {path: [f"nested deeper than {MAX_DEPTH} levels"]}
+    problems: dict[str, list[str]] = {}
+    if isinstance(value, str):
+        if CONTROL.search(value):
+            problems[path] = ["holds a control character"]
+        else:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                problems[path] = ["is not valid Unicode (a lone surrogate)"]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problems.update(text_problems(key, f"{path}.{key}", depth + 1) if isinstance(key, str) else {})
+            problems.update(text_problems(item, f"{path}.{key}", depth + 1))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems.update(text_problems(item, f"{path}[{index}]", depth + 1))
+    return problems
