@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from eventsourcing.persistence import StoredEvent
 
 from registry.chain import GENESIS, envelope_hash
 from registry.database import Cursor
-from registry.errors import BadQuery
+from registry.errors import BadQuery, StoreBusy
 from registry.projection import ALIVE
 from registry.store import RegistryStore, record_uuid
 
@@ -46,13 +47,15 @@ class Auditor:
         self.store = store
         self.database = store.database
         self.projection = projection
+        self._replaying = threading.Lock()
 
     def verify(self, start: int = 1, end: int | None = None, head_hash: str | None = None,
                projections: bool = True, progress: Callable[[int], object] | None = None) -> dict[str, Any]:
         """`{ok, checked, head, first_bad, projections}`; raises BadQuery for a range outside the log.
 
-        With `head_hash`, the event at `start` must have that hash: an auditor's kept
-        head, which today's log must extend.
+        With `head_hash` (an auditor's kept receipt of position `start`), the whole
+        log from position 1 is checked, and the event at `start` must have that hash:
+        today's log holds exactly the receipted history and only adds to it.
         """
         head = self._head()
         last = head["position"] if end is None else end
@@ -65,9 +68,10 @@ class Auditor:
             raise BadQuery(f"'to' must lie between 'from' and the head ({head['position']})", {"to": ["out of range"]})
         checked = 0
         replayed = "skipped"
+        first = 1 if head_hash is not None else start
         try:
-            checked = self._check_log(start, last, head_hash, progress)
-            if projections and start == 1 and last == head["position"]:
+            checked = self._check_log(first, last, (start, head_hash) if head_hash else None, progress)
+            if projections and first == 1 and last == head["position"]:
                 replayed = self._check_projections()
         except Bad as bad:
             return {"ok": False, "checked": checked, "head": head, "first_bad": bad.finding.__dict__,
@@ -76,7 +80,7 @@ class Auditor:
 
     # The log
 
-    def _check_log(self, start: int, last: int, head_hash: str | None,
+    def _check_log(self, start: int, last: int, receipt: tuple[int, str] | None,
                    progress: Callable[[int], object] | None) -> int:
         prev_hash, recorded_at = GENESIS, ""
         if start > 1:
@@ -93,7 +97,7 @@ class Auditor:
                 if position != expected:
                     raise Bad(expected, f"position {expected} is missing (the next row is {position})")
                 envelope = self._decode(position, envelope_text)
-                if position == start and head_hash is not None and row_hash != head_hash:
+                if receipt is not None and position == receipt[0] and row_hash != receipt[1]:
                     raise Bad(position, "the log does not extend the given head: its hash differs")
                 self._check_row(row, envelope)
                 if envelope["prev_hash"] != prev_hash:
@@ -237,6 +241,18 @@ class Auditor:
 
     def _check_projections(self) -> str:
         """Replay the log into a fresh projection version and compare it with the active one."""
+        if not self._replaying.acquire(blocking=False):
+            raise StoreBusy("a verification is already replaying the log in this process; try again later")
+        try:
+            return self._replay_and_compare()
+        finally:
+            self._replaying.release()
+
+    def _replay_and_compare(self) -> str:
+        try:
+            self.projection.catch_up()
+        except Exception as error:  # an event the views cannot apply is a finding
+            raise Bad(self.projection.position() + 1, f"the views cannot apply this event: {error!r}") from None
         version = 1_000_000 + secrets.randbelow(1_000_000)
         try:
             active_position = self.projection.position()

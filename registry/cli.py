@@ -243,7 +243,7 @@ def parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", parents=[common], help="audit the log: exit 0 when intact, 1 otherwise")
     verify.add_argument("--from", dest="start", type=int, default=1, help="first position to check")
     verify.add_argument("--to", type=int, help="last position to check (default: the head)")
-    verify.add_argument("--hash", help="the hash a kept head had at --from: the log must extend it")
+    verify.add_argument("--hash", help="a kept receipt: the hash of position --from; the whole log up to it is checked")
     verify.add_argument("--no-projections", action="store_true", help="skip replaying the log against the views")
     verify.add_argument("--quiet", action="store_true")
     verify.set_defaults(run=cmd_verify)

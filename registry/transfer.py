@@ -17,8 +17,10 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
+from marshmallow import ValidationError
 
 from events import CATALOGUE, META_TYPES, ValidTime
+from events.ids import is_event_id
 from registry.chain import GENESIS, ChainBroken, envelope_hash
 from registry.database import Database
 from registry.errors import Conflict, Invalid
@@ -120,11 +122,32 @@ def _rule_broken(envelope: dict[str, Any], versions: dict[str, int], recorded_at
     if (type_name == "registered") != (version == 1):
         return "a record's first event, and only it, is its registration"
     if type_name in META_TYPES:
-        return None if envelope.get("valid") is None else "only world events have a valid time"
+        if envelope.get("valid") is not None:
+            return "only world events have a valid time"
+    else:
+        try:
+            ValidTime.parse(envelope.get("valid"))
+        except ValueError as error:
+            return f"valid: {error}"
+    return _data_broken(kind, type_name, envelope.get("data"))
+
+
+def _data_broken(kind: str, type_name: str, data: Any) -> str | None:
+    """What the catalogue finds wrong with an event's data (references to other records aside)."""
+    if not isinstance(data, dict):
+        return "data is not an object"
+    if type_name in ("corrected", "retracted"):
+        if not is_event_id(data.get("target")) or not isinstance(data.get("reason"), str):
+            return f"a {type_name} event needs a target event id and a reason"
+        if type_name == "corrected" and not isinstance(data.get("changes"), dict):
+            return "a corrected event needs its changes"
+        return None
+    schema = CATALOGUE.kinds[kind].registered if type_name == "registered" else CATALOGUE.event_type(
+        kind, type_name).schema
     try:
-        ValidTime.parse(envelope.get("valid"))
-    except ValueError as error:
-        return f"valid: {error}"
+        schema().load(data)
+    except ValidationError as error:
+        return f"data: {error.messages}"
     return None
 
 

@@ -99,8 +99,10 @@ def test_verify_after_tampering_exits_1_naming_the_position(seeded: str) -> None
     assert done.stdout.splitlines() == [
         "NOT OK: first bad position 6: the hash does not match the envelope's content (edited)"]
     assert cli("verify", "--no-projections", "--quiet", database=seeded).returncode == 1
-    # The head the auditor kept is still there: the log after 6 is intact and extends it.
-    assert cli("verify", "--from", "20", "--hash", str(kept["hash"]), "--quiet", database=seeded).returncode == 0
+    # Checking the head the auditor kept covers all the history up to it: the edit at 6 is found too.
+    receipt = cli("verify", "--from", "20", "--hash", str(kept["hash"]), "--quiet", database=seeded)
+    assert receipt.returncode == 1
+    assert receipt.stdout.startswith("NOT OK: first bad position 6:")
 
 
 def test_verify_from_beyond_the_head_is_a_usage_error(seeded: str) -> None:
@@ -184,10 +186,10 @@ def test_the_audit_endpoints_report_the_head_verify_and_export(server: Server) -
     report = server.get("/v1/audit/verify").json()
     assert report == {"ok": True, "checked": head["position"], "head": head, "first_bad": None,
                       "projections": "verified"}
-    # An auditor who kept the head of position 5 checks that today's log extends it.
+    # An auditor who kept the head of position 5 checks that today's log holds that history and extends it.
     kept = events[4]
     extends = server.get("/v1/audit/verify", params={"from": 5, "hash": kept["hash"]}).json()
-    assert (extends["ok"], extends["checked"]) == (True, head["position"] - 4)
+    assert (extends["ok"], extends["checked"]) == (True, head["position"])
     other = server.get("/v1/audit/verify", params={"from": 5, "hash": events[5]["hash"]}).json()
     assert other["ok"] is False and other["first_bad"]["position"] == 5
     assert server.get("/v1/audit/verify", params={"from": head["position"] + 1}).status_code == 400
