@@ -20,15 +20,14 @@ from typing import Any
 
 from icalendar import Calendar, Event
 
-from events import ValidTime
+from events import ValidTime, meeting_status
 from registry.errors import NotFound
-from registry.reader import Reader
+from registry.reader import SERIES_KINDS, Reader
 from registry.store import record_uuid
 
 LATEST = dt.date(9999, 12, 30)  # as of: every fact with a valid time applies
 STATUS = {"held": "CONFIRMED", "in_progress": "CONFIRMED", "scheduled": "TENTATIVE", "overdue": "TENTATIVE",
           "cancelled": "CANCELLED"}
-SERIES_KINDS = ("body", "dialogue")
 
 
 def meetings_calendar(reader: Reader, base_url: str, series: str | None = None) -> bytes:
@@ -68,6 +67,10 @@ def _event(reader: Reader, view: Mapping[str, Any], base_url: str) -> Event | No
     when = view["held"] if view["status"] in ("held", "in_progress") else view["planned"]
     if not when:
         return None
+    status = view["status"]
+    if status == "overdue":  # read as of the end of time every plan has passed: judge it as of today
+        status = meeting_status({**view, "status": "scheduled"}, dt.datetime.now(dt.UTC).date())
+    view = {**view, "status": status}
     valid = ValidTime.parse(when)
     envelopes = reader.record_envelopes(view["id"])
     first, last = (dt.datetime.fromisoformat(e["recorded_at"]) for e in (envelopes[0], envelopes[-1]))
