@@ -21,7 +21,7 @@ from api.schemas import KINDS, MAX_POSITION, SLUG, TYPES, Query
 from registry.atom import feed_document
 from registry.calendar import meetings_calendar
 from registry.errors import BadQuery
-from registry.feeds import EventFilter, Subscription, log_head, seconds_from_env
+from registry.feeds import EventFilter, Subscription, last_position, seconds_from_env
 from registry.webhook_delivery import WebhookDelivery
 
 blp = Blueprint("feeds", __name__, url_prefix="/v1", description="Live and syndicated feeds of the log")
@@ -60,7 +60,7 @@ def stream(after: int | None = None, **filters: str) -> Response:
     start = _resume_point(after)
     feed = registry().feed
     with registry().database.read() as cursor:
-        head = log_head(cursor)
+        head = last_position(cursor)
     if start is None:
         start = head
     elif start > head:

@@ -20,10 +20,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from registry.chain import GENESIS, envelope_hash
+from registry.chain import GENESIS, envelope_hash, log_head
 from registry.database import Cursor
 from registry.errors import BadQuery, StoreBusy
-from registry.projection import ALIVE
+from registry.projection import ALIVE, tracked_position
 from registry.store import RegistryStore, record_uuid
 
 BATCH = 1000
@@ -178,11 +178,7 @@ class Auditor:
 
     def _head(self) -> dict[str, Any]:
         with self.database.read() as cursor:
-            row = cursor.execute(
-                "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
-        if row is None:
-            return {"position": 0, "hash": GENESIS, "recorded_at": None}
-        return {"position": int(row[0]), "hash": row[1], "recorded_at": row[2]}
+            return log_head(cursor)
 
     def _row(self, position: int) -> Any:
         with self.database.read() as cursor:
@@ -259,7 +255,7 @@ class Auditor:
             built = self.projection.build(version, until=active_position)
             with self.database.read() as cursor:
                 active = self.projection.active(cursor)
-                position = min(built, _tracked(active))
+                position = min(built, tracked_position(active))
                 self._compare(active, cursor.versioned(version), position)
         finally:
             self.projection.drop(version)
@@ -276,7 +272,7 @@ class Auditor:
             ("record, sys_from, last_day", "{head_days}", "sys_from <= ?", (), (position,), 2, 1,
              "the stored view bounds of {0!r} differ from a replay of the log"),
         ]
-        if _tracked(stored) == position:  # these hold current knowledge only: compared when both are current
+        if tracked_position(stored) == position:  # these hold current knowledge only: compared when both are current
             tables.append(("event_id, position, record, kind, type, valid_lower, valid_upper, state, effective,"
                            " envelope", "{timeline}", "1 = 1", (), (), 1, 1,
                            "the stored timeline differs from a replay at event {0!r}"))
@@ -314,9 +310,3 @@ def _paged(cursor: Cursor, columns: str, table: str, where: str, select_params: 
         for row in rows:
             yield tuple(row)
         last = tuple(rows[-1])[:key]
-
-
-def _tracked(cursor: Cursor) -> int:
-    value = cursor.execute(
-        "SELECT position FROM {projection_position} WHERE name = ?", (f"views_v{cursor.version}",)).scalar()
-    return int(value or 0)

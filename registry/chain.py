@@ -31,6 +31,15 @@ def format_instant(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def log_head(cursor: Cursor) -> dict[str, Any]:
+    """`{position, hash, recorded_at}` of the newest event (position 0 and 64 zeros when empty)."""
+    row = cursor.execute(
+        "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
+    if row is None:
+        return {"position": 0, "hash": GENESIS, "recorded_at": None}
+    return {"position": int(row[0]), "hash": row[1], "recorded_at": row[2]}
+
+
 def append_to_log(
     cursor: Cursor,
     entries: Sequence[dict[str, Any]],
@@ -41,11 +50,9 @@ def append_to_log(
     Runs inside the transaction that stores the events, after the store's write
     lock is held, so positions are gap-free and in commit order.
     """
-    head = cursor.execute(
-        "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1"
-    ).one()
-    position, prev_hash, last_time = (head[0], head[1], head[2]) if head else (0, GENESIS, "")
-    recorded_at = max(utc_now(), last_time)
+    head = log_head(cursor)
+    position, prev_hash = head["position"], head["hash"]
+    recorded_at = max(utc_now(), head["recorded_at"] or "")
     stored = []
     for entry in entries:
         position += 1
@@ -71,8 +78,8 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
 
     They must continue the log: the next position, linked to the head's hash.
     """
-    head = cursor.execute("SELECT position, hash FROM {event_log} ORDER BY position DESC LIMIT 1").one()
-    position, last_hash = (head[0], head[1]) if head else (0, GENESIS)
+    head = log_head(cursor)
+    position, last_hash = head["position"], head["hash"]
     for envelope in envelopes:
         if envelope["position"] != position + 1 or envelope["prev_hash"] != last_hash:
             raise ChainBroken(f"position {envelope['position']} does not continue the log at position {position}")

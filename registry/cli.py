@@ -20,11 +20,15 @@ class CommandError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+def database(args: argparse.Namespace) -> str | None:
+    return getattr(args, "database", None) or os.environ.get("REGISTRY_DATABASE")
+
+
 def _registry(args: argparse.Namespace) -> Any:
     from registry.service import Registry
 
     try:
-        config = StoreConfig.from_url(args.database)
+        config = StoreConfig.from_url(database(args))
     except ConfigError as error:
         raise CommandError(str(error)) from error
     if config.engine == "sqlite":
@@ -37,7 +41,7 @@ def _registry(args: argparse.Namespace) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from registry.serve import serve
 
-    os.environ["REGISTRY_DATABASE"] = args.database or os.environ.get("REGISTRY_DATABASE", "")
+    os.environ["REGISTRY_DATABASE"] = database(args) or ""
     registry = _registry(args)
     registry.projection.catch_up()
     seeded = 0
@@ -45,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from registry.seed import seed
 
         seeded = seed(registry)
-    token = None if registry.tokens.has_admin() else registry.tokens.create("admin", "admin")
+    token = None if registry.tokens.has_admin() else registry.tokens.create(_free_name(registry, "admin"), "admin")
     registry.close()
     url = f"http://{args.host}:{args.port}"
     print(f"Cooperation Registry at {url}  (API docs: {url}/docs, OpenAPI: {url}/openapi.json)")
@@ -58,6 +62,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     serve(args.host, args.port, args.workers, args.threads)
     return 0
+
+
+def _free_name(registry: Any, base: str) -> str:
+    """`base`, or `base-2`, `base-3`… if tokens (perhaps revoked) hold the name."""
+    taken = {token["name"] for token in registry.tokens.list()}
+    return next(name for name in (base, *(f"{base}-{n}" for n in range(2, 10_000))) if name not in taken)
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -202,10 +212,12 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="registry", description="The Cooperation Registry")
+    # --database may come before or after the command (and its action): a later one wins,
+    # and none given means $REGISTRY_DATABASE, then var/registry.sqlite.
+    help_text = "SQLite path or postgresql:// URL (default: $REGISTRY_DATABASE, var/registry.sqlite)"
+    top.add_argument("--database", default=argparse.SUPPRESS, help=help_text)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database", default=os.environ.get("REGISTRY_DATABASE"),
-                        help="SQLite path or postgresql:// URL (default: $REGISTRY_DATABASE, var/registry.sqlite)")
-    # Nested actions (`token create …`) take --database too, without overriding one given earlier.
+    common.add_argument("--database", default=argparse.SUPPRESS, help=help_text)
     nested = argparse.ArgumentParser(add_help=False)
     nested.add_argument("--database", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = top.add_subparsers(dest="command", required=True)
@@ -266,10 +278,6 @@ def parser() -> argparse.ArgumentParser:
     project.add_argument("--no-webhooks", action="store_true", help="do not deliver webhooks in this worker")
     project.set_defaults(run=cmd_project)
     return top
-
-
-class OneLineParser(argparse.ArgumentParser):
-    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

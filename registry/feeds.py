@@ -68,7 +68,7 @@ class EventFilter:
         return "".join(clauses), params
 
 
-def read_log(cursor: Cursor, after: int, upto: int, wanted: EventFilter,
+def read_events(cursor: Cursor, after: int, upto: int, wanted: EventFilter,
              limit: int = PAGE) -> tuple[list[dict[str, Any]], int]:
     """Events in (after, upto] that match, at most `limit`; and the position read up to.
 
@@ -85,7 +85,7 @@ def read_log(cursor: Cursor, after: int, upto: int, wanted: EventFilter,
     return items, (items[-1]["position"] if len(items) == limit else upto)
 
 
-def log_head(cursor: Cursor) -> int:
+def last_position(cursor: Cursor) -> int:
     return int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
 
 
@@ -117,7 +117,7 @@ class LogFollower:
             if self._thread is not None or self._closed:
                 return self
             with self.database.read() as cursor:
-                self._head = log_head(cursor)
+                self._head = last_position(cursor)
             self._thread = threading.Thread(target=self._run, name="log-follower", daemon=True)
             self._thread.start()
         return self
@@ -174,7 +174,7 @@ class LogFollower:
                 chunk = self._events[start:start + limit]
                 return [e for e in chunk if wanted.matches(e)], chunk[-1]["position"]
         with self.database.read() as cursor:  # older than the buffer: a catch-up page from the store
-            return read_log(cursor, after, head, wanted, limit)
+            return read_events(cursor, after, head, wanted, limit)
 
     def wait_beyond(self, position: int, timeout: float) -> None:
         with self._cond:

@@ -54,7 +54,7 @@ class ViewProjection:
 
     def position(self) -> int:
         with self.database.read() as cursor:
-            return _position(self.active(cursor))
+            return tracked_position(self.active(cursor))
 
     def catch_up(self, batch: int = 500, progress: Callable[[int], object] | None = None) -> int:
         """Apply every logged event the active version has not applied; returns its position."""
@@ -68,7 +68,7 @@ class ViewProjection:
 
     def _advance(self, cursor: Cursor, batch: int, until: int | None = None) -> tuple[int, int]:
         """Apply up to `batch` events after the version's position (to `until`); tracking in the same transaction."""
-        position = _position(cursor)
+        position = tracked_position(cursor)
         last = until if until is not None else 2**62
         rows = cursor.execute(
             "SELECT record, envelope FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
@@ -93,7 +93,7 @@ class ViewProjection:
         version is right behind them; otherwise leave them to the next catch-up."""
         self.database.lock(cursor, NAME)
         active = self.active(cursor)
-        if _position(active) != envelopes[0]["position"] - 1:
+        if tracked_position(active) != envelopes[0]["position"] - 1:
             return False
         writes = _Batch(active)
         for envelope in envelopes:
@@ -153,7 +153,7 @@ class ViewProjection:
     def behind(self) -> bool:
         with self.database.read() as cursor:
             logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0) > _position(self.active(cursor))
+            return int(logged or 0) > tracked_position(self.active(cursor))
 
     def follow(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Catch up whenever the log is ahead, until `stop` is set; store errors are logged and retried."""
@@ -364,7 +364,7 @@ def _tracking_name(cursor: Cursor) -> str:
     return f"{NAME}_v{cursor.version}"
 
 
-def _position(cursor: Cursor) -> int:
+def tracked_position(cursor: Cursor) -> int:
     """The position a projection version has applied (the cursor names the version)."""
     value = cursor.execute(
         "SELECT position FROM {projection_position} WHERE name = ?", (_tracking_name(cursor),)).scalar()

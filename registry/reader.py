@@ -12,10 +12,10 @@ from typing import Any
 
 from events import CATALOGUE, ValidTime, meeting_status
 from events.ids import is_event_id, is_record_id
-from registry.chain import GENESIS, format_instant, utc_now
+from registry.chain import format_instant, log_head, utc_now
 from registry.database import Cursor, Database
 from registry.errors import NotFound
-from registry.projection import ViewProjection, _position
+from registry.projection import ViewProjection, tracked_position
 from registry.temporal import read_log
 
 MAX_PAGE = 1000
@@ -45,7 +45,7 @@ class Reader:
     # Points in time
 
     def _point(self, cursor: Cursor, as_of: dt.date | None, known_at: dt.datetime | None) -> Point:
-        projected = _position(cursor)
+        projected = tracked_position(cursor)
         day = as_of or dt.datetime.now(dt.UTC).date()
         if known_at is None:
             return Point(day, utc_now(), projected)
@@ -266,18 +266,14 @@ class Reader:
         return json.loads(row[0])  # type: ignore[no-any-return]
 
     def head(self) -> dict[str, Any]:
-        with self._read() as cursor:
-            row = cursor.execute(
-                "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
-        if row is None:
-            return {"position": 0, "hash": GENESIS, "recorded_at": None}
-        return {"position": int(row[0]), "hash": row[1], "recorded_at": row[2]}
+        with self.database.read() as cursor:
+            return log_head(cursor)
 
     def lag(self) -> tuple[int, int]:
         """(last logged position, last projected position)."""
         with self._read() as cursor:
             logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0), _position(cursor)
+            return int(logged or 0), tracked_position(cursor)
 
     # Lookups for the commands
 

@@ -89,7 +89,7 @@ class Registry:
         common = _load(EnvelopeInput, {k: body[k] for k in COMMON if k in body}, errors,
                        partial=("type", "valid"))
         if data is not None:
-            self._check_references(CATALOGUE.kinds[kind].registered, data, errors)
+            self._check_references(CATALOGUE.kinds[kind].registered, data, errors, record_id)
         if errors:
             raise Invalid(f"the {kind} cannot be registered as given", errors)
         if self.reader.record_kind(record_id) is not None:
@@ -134,7 +134,7 @@ class Registry:
                 errors["type"] = [str(error)]
             else:
                 data = _load(schema, fields, errors) or {}
-                self._check_references(schema, data, errors)
+                self._check_references(schema, data, errors, record_id)
         if errors:
             raise Invalid(f"the event cannot be appended to {record_id!r} as given", errors)
 
@@ -265,8 +265,11 @@ class Registry:
                           {"Idempotency-Key": ["reused with a different body"]})
         return json.loads(found[1])
 
-    def _check_references(self, schema: Any, data: Mapping[str, Any], errors: dict[str, Any]) -> None:
+    def _check_references(self, schema: Any, data: Mapping[str, Any], errors: dict[str, Any], own_id: str) -> None:
         for field, record_id, kinds in references(schema, data):
+            if record_id == own_id:
+                errors.setdefault(field, []).append("a record cannot refer to itself")
+                continue
             kind = self.reader.record_kind(record_id)
             if kind not in kinds:
                 wanted = " or ".join(kinds)
@@ -306,7 +309,7 @@ class Registry:
         if nested:
             errors.setdefault("changes", {}).update(nested)
         else:
-            self._check_references(schema, loaded, errors)
+            self._check_references(schema, loaded, errors, target["record"])
         normalised = {k: loaded.get(k) for k in changes if k not in ("valid", "id")}
         if valid is not None:
             normalised["valid"] = valid

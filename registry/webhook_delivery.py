@@ -31,7 +31,7 @@ from standardwebhooks.webhooks import Webhook
 from registry.chain import format_instant
 from registry.database import Cursor, Database
 from registry.errors import Invalid
-from registry.feeds import LogFollower, log_head, read_log, seconds_from_env
+from registry.feeds import LogFollower, last_position, read_events, seconds_from_env
 from registry.transfer import cloud_event
 from registry.webhooks import Target, check_target, event_filter, private_targets_allowed
 
@@ -166,7 +166,7 @@ class WebhookDelivery:
     def _dispatch(self) -> list[Future[None]]:
         now = _instant()
         with self.database.read() as cursor:
-            head = log_head(cursor)
+            head = last_position(cursor)
             due = [row[0] for row in cursor.execute(
                 "SELECT id FROM {webhook_subscriptions} WHERE status != 'ended' AND position < ?"
                 " AND next_attempt_at <= ? AND (lease_owner IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id",
@@ -215,7 +215,7 @@ class WebhookDelivery:
         started = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - started < self.settings.budget:
             with self.database.read() as cursor:
-                items, read_to = read_log(cursor, position, log_head(cursor), wanted, self.settings.batch)
+                items, read_to = read_events(cursor, position, last_position(cursor), wanted, self.settings.batch)
             if read_to <= position:
                 return
             for envelope in items:

@@ -28,7 +28,7 @@ from events.ids import RECORD_ID_PATTERN, is_event_id
 from registry.chain import canonical, utc_now
 from registry.database import Database
 from registry.errors import Invalid, NotFound
-from registry.feeds import EventFilter, log_head
+from registry.feeds import EventFilter, last_position
 
 PUBLIC_FIELDS = ("id", "url", "types", "kinds", "records", "status", "position", "failures", "delivered",
                  "last_error", "last_error_at", "last_delivered_at", "next_attempt_at", "created_at",
@@ -159,7 +159,7 @@ class Webhooks:
     def _insert(self, subscription_id: str, url: str, secret: str, source: str, wanted: dict[str, Any],
                 after: int | None, actor: str, now: str, idempotency: dict[str, str] | None) -> None:
         with self.database.write(lock="webhook_subscriptions") as cursor:
-            head = log_head(cursor)
+            head = last_position(cursor)
             if after is None:
                 after = head
             if after > head:

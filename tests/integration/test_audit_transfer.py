@@ -169,7 +169,7 @@ def test_importing_twice_is_idempotent(original: Registry, copy: Registry) -> No
 def test_import_completes_a_partly_filled_store(original: Registry, copy: Registry, rest: str) -> None:
     # An earlier import stopped after the agreement's scope extension (position 8).
     load(copy, export(original)[:8])
-    assert copy.reader.head() == log_head(original, 8)
+    assert copy.reader.head() == last_position(original, 8)
 
     lines = export(original) if rest == "the whole file" else export(original, after=8)
     result = load(copy, lines)
@@ -180,7 +180,7 @@ def test_import_completes_a_partly_filled_store(original: Registry, copy: Regist
     assert views(copy) == views(original)
 
 
-def log_head(registry: Registry, position: int) -> dict[str, Any]:
+def last_position(registry: Registry, position: int) -> dict[str, Any]:
     row = next(r for r in log_rows(registry) if r[0] == position)
     return {"position": position, "recorded_at": row[2], "hash": row[3]}
 
