@@ -152,8 +152,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with tqdm(total=max(total, 0), desc="verify", unit="event", file=sys.stderr, disable=args.quiet) as bar:
         report = registry.auditor.verify(args.start, args.to, args.hash, not args.no_projections, bar.update)
     if report["ok"]:
-        print(f"ok: {report['checked']} events verified up to position {report['head']['position']}"
-              f" (hash {report['head']['hash']}); projections {report['projections']}")
+        print(f"ok: {report['checked']} events verified up to position {args.to or report['head']['position']}"
+              f" (head hash {report['head']['hash']}); projections {report['projections']}")
         return 0
     bad = report["first_bad"]
     print(f"NOT OK: first bad position {bad['position']}: {bad['reason']}")

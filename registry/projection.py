@@ -173,12 +173,6 @@ class ViewProjection:
                 active.execute(f"DELETE FROM {{{table}}}")
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (_tracking_name(active),))
 
-    def apply(self, cursor: Cursor, envelope: Mapping[str, Any], text: str | None = None) -> None:
-        """Apply one event (its envelope, and the envelope's stored text if at hand)."""
-        batch = _Batch(cursor)
-        batch.apply(envelope, text or json.dumps(envelope, ensure_ascii=False))
-        batch.flush()
-
 
 class _Batch:
     """The writes of a run of events, held in memory and flushed together.

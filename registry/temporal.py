@@ -9,7 +9,6 @@ one lookup, whatever the length of the history.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -134,7 +133,3 @@ def segments(knowledge: Knowledge) -> list[tuple[int, dict[str, Any]]]:
 
 def dump_state(state: Mapping[str, Any]) -> str:
     return json.dumps(state, sort_keys=True, ensure_ascii=False)
-
-
-def day_ordinal(day: dt.date) -> int:
-    return day.toordinal()
