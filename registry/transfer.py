@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 
 from events import CATALOGUE, META_TYPES, ValidTime
 from events.ids import is_event_id
+from events.text import text_problems
 from registry.chain import GENESIS, ChainBroken, envelope_hash
 from registry.database import Database
 from registry.errors import Conflict, Invalid
@@ -106,6 +107,9 @@ def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
 
 
 def _rule_broken(envelope: dict[str, Any], versions: dict[str, int], recorded_at: str, partial: bool) -> str | None:
+    problems = text_problems(envelope, "event")
+    if problems:
+        return "; ".join(f"{path} {', '.join(found)}" for path, found in problems.items())
     kind, type_name = envelope.get("kind"), envelope.get("type")
     if kind not in CATALOGUE.kinds:
         return f"unknown kind {kind!r}"

@@ -1,0 +1,105 @@
+"""Odd input over HTTP: refused with a 4xx problem, never a 500, and nothing written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from api import create_app
+from registry.seed import seed
+
+AGREEMENT = "ru-eu-readmission-agreement"
+
+
+@pytest.fixture
+def client(store_url: str) -> Iterator[tuple[FlaskClient, dict[str, str]]]:
+    app = create_app({"DATABASE": store_url, "FOLLOW_LOG": False})
+    registry = app.extensions["registry"]
+    seed(registry)
+    token = registry.tokens.create("editor", "editor")
+    yield app.test_client(), {"Authorization": f"Bearer {token}"}
+    registry.close()
+
+
+def head(client: FlaskClient) -> Any:
+    return client.get("/v1/audit/head").get_json()
+
+
+def refused(client: FlaskClient, response: Any, status: int, field: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    if field:
+        assert any(field in name for name in response.get_json()["errors"]), response.get_json()
+
+
+WRITES = [
+    ("a control character in a note", "/v1/agreements/ru-eu-readmission-agreement/events",
+     {"type": "terminated", "valid": "2030", "note": "bad \x01"}, 422, "note"),
+    ("a lone surrogate in a title", "/v1/agreements", {"id": "lone", "title": "\ud800"}, 422, "title"),
+    ("a blank retraction reason", None, {"reason": "   "}, 422, "reason"),
+    ("a channel joining one organisation twice", "/v1/channels",
+     {"id": "eu-eu", "title": "EU with itself", "parties": ["eu", "eu"]}, 422, "parties"),
+    ("an agreement that is its own parent", "/v1/agreements",
+     {"id": "self-parent", "title": "Protocol", "parent": "self-parent"}, 422, "parent"),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "body", "status", "field"), WRITES, ids=[w[0] for w in WRITES])
+def test_odd_text_is_refused_and_writes_nothing(client: tuple[FlaskClient, dict[str, str]], name: str,
+                                                 path: str | None, body: Any, status: int, field: str) -> None:
+    http, auth = client
+    before = head(http)
+    if path is None:  # a retraction of the agreement's signing
+        signed = http.get(f"/v1/events?record={AGREEMENT}&type=signed").get_json()["items"][0]
+        path = f"/v1/events/{signed['id']}/retractions"
+    response = http.post(path, data=json.dumps(body), headers={**auth, "Content-Type": "application/json"})
+    refused(http, response, status, field)
+    assert head(http) == before
+
+
+def test_json_nested_beyond_reason_is_a_400(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, auth = client
+    before = head(http)
+    deep = "[" * 5000 + "]" * 5000
+    response = http.post("/v1/agreements", data=deep, headers={**auth, "Content-Type": "application/json"})
+    refused(http, response, 400)
+    nested: Any = "x"
+    for _ in range(40):
+        nested = {"a": nested}
+    response = http.post("/v1/agreements", json={"id": "nested", "title": "t", "note": nested}, headers=auth)
+    assert response.status_code in (400, 422)
+    assert head(http) == before
+
+
+READS = [
+    ("/v1/agreements?known_at=0001-01-01T00:00:00%2B01:00", 400, "known_at"),
+    ("/v1/agreements?known_at=9999-12-31T23:59:59-01:00", 400, "known_at"),
+    ("/v1/events?after=99999999999999999999", 400, "after"),
+    ("/v1/audit/export?after=99999999999999999999", 400, "after"),
+    ("/v1/agreements?cursor=!!!", 400, "cursor"),
+    ("/v1/agreements?cursor=IQ", 400, "cursor"),
+    ("/v1/events/not%00an-id", 404, None),
+    ("/v1/agreements/ru-eu%00readmission", 404, None),
+    ("/v1/agreements/ru-eu%00readmission/history", 404, None),
+    ("/v1/subscriptions/x%00y", 401, None),
+]
+
+
+@pytest.mark.parametrize(("url", "status", "field"), READS, ids=[r[0] for r in READS])
+def test_odd_queries_and_ids_are_4xx(client: tuple[FlaskClient, dict[str, str]], url: str, status: int,
+                                     field: str | None) -> None:
+    http, _ = client
+    refused(http, http.get(url), status, field)
+
+
+def test_an_unprintable_idempotency_key_is_refused(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, auth = client
+    before = head(http)
+    response = http.post(f"/v1/agreements/{AGREEMENT}/events", json={"type": "terminated", "valid": "2030"},
+                         headers={**auth, "Idempotency-Key": "two words"})
+    refused(http, response, 422, "Idempotency-Key")
+    assert head(http) == before
