@@ -199,6 +199,7 @@ class Database:
                 type TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
                 valid_upper {big}, state TEXT NOT NULL, effective TEXT, envelope TEXT NOT NULL)""",
             f"CREATE INDEX IF NOT EXISTS timeline{v}_valid ON {{timeline}} (valid_lower, valid_upper, position)",
+            f"CREATE INDEX IF NOT EXISTS timeline{v}_record ON {{timeline}} (record)",
         ]
         with self.write() as cursor:
             versioned = cursor.versioned(version)
