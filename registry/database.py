@@ -99,6 +99,12 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
+        """Reads. On PostgreSQL, statements on an autocommit connection: each sees what is
+        committed (as in a READ COMMITTED transaction) without BEGIN and ROLLBACK round trips."""
+        if self.engine == "postgres":
+            with self.datastore.get_connection() as conn, conn.cursor() as raw:
+                yield Cursor(raw, self)
+            return
         with self.datastore.transaction(commit=False) as raw:
             yield Cursor(raw, self)
 

@@ -242,7 +242,7 @@ class Reader:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        with self._read() as cursor:
+        with self.database.read() as cursor:
             rows = cursor.execute(
                 f"SELECT envelope FROM {{event_log}} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
                 [*params, limit],
@@ -259,7 +259,7 @@ class Reader:
     def event(self, event_id: str) -> dict[str, Any]:
         if not is_event_id(event_id):
             raise NotFound(f"no event {event_id!r}")
-        with self._read() as cursor:
+        with self.database.read() as cursor:
             row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
         if row is None:
             raise NotFound(f"no event {event_id!r}")
@@ -280,13 +280,13 @@ class Reader:
     def record_kind(self, record_id: str) -> str | None:
         if not is_record_id(record_id):
             return None
-        with self._read() as cursor:
+        with self.database.read() as cursor:
             kind = cursor.execute(
                 "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
         return str(kind) if kind else None
 
     def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
-        with self._read() as cursor:
+        with self.database.read() as cursor:
             return self._envelopes(cursor, record_id, None)
 
     def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> builtins.list[dict[str, Any]]:
@@ -297,12 +297,12 @@ class Reader:
         return [json.loads(r[0]) for r in rows]
 
     def is_retracted(self, event_id: str) -> bool:
-        with self._read() as cursor:
+        with self.database.read() as cursor:
             return cursor.execute(
                 "SELECT 1 FROM {event_log} WHERE target = ? AND type = 'retracted'", (event_id,)).one() is not None
 
     def idempotency(self, actor: str, key: str) -> tuple[str, str] | None:
-        with self._read() as cursor:
+        with self.database.read() as cursor:
             row = cursor.execute(
                 "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
         return (row[0], row[1]) if row else None
