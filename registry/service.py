@@ -62,6 +62,9 @@ class Registry:
         self.tokens = Tokens(self.database)
         self.auditor = Auditor(self.store, self.projection)
         self._record_locks = [threading.Lock() for _ in range(STRIPES)]
+        # SQLite runs one writer at a time anyway: the views are written in the event's own
+        # transaction. PostgreSQL keeps its event-table lock short and projects right after.
+        self._project_inline = self.projection.project_inline if self.config.engine == "sqlite" else None
         # Feeds: this process's follower of the log (started on first use) and the webhook subscriptions.
         self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None))
         self.webhooks = Webhooks(self.database)
@@ -231,11 +234,11 @@ class Registry:
         projected: list[bool] = []
         try:
             self.store.save(aggregate, log_entries=[entry], stored=stored, idempotency=idempotency,
-                            project=self.projection.project_inline, projected=projected)
+                            project=self._project_inline, projected=projected)
         except OperationalError as error:
             raise StoreBusy(f"the store is busy: {error}") from error
-        if not all(projected):
-            self.projection.catch_up()  # the views were behind: bring them up to this event
+        if projected != [True]:
+            self.projection.catch_up()  # not projected with the event: bring the views up to it
         return stored[0]
 
     def _idempotency(self, actor: str, key: str | None, request: Any) -> dict[str, Any] | None:
