@@ -88,7 +88,6 @@ class Auditor:
             if previous is None:
                 raise Bad(start - 1, f"position {start - 1} is missing")
             prev_hash, recorded_at = previous[1], previous[2]
-        versions: dict[str, int] = {}
         library = self._library_rows(start)
         expected, checked = start, 0
         for batch in self._batches(start, last):
@@ -104,7 +103,7 @@ class Auditor:
                     raise Bad(position, f"prev_hash does not link to position {position - 1}")
                 if envelope["recorded_at"] < recorded_at:
                     raise Bad(position, "recorded_at is earlier than the previous event's")
-                self._check_version(position, envelope, versions, start)
+                self._check_version(position, envelope, row["previous"])
                 self._check_stored_event(position, envelope, next(library, None))
                 prev_hash, recorded_at = row_hash, envelope["recorded_at"]
                 expected += 1
@@ -134,17 +133,11 @@ class Auditor:
         if envelope_hash(envelope) != row["hash"]:
             raise Bad(position, "the hash does not match the envelope's content (edited)")
 
-    def _check_version(self, position: int, envelope: Mapping[str, Any], versions: dict[str, int], start: int) -> None:
+    def _check_version(self, position: int, envelope: Mapping[str, Any], previous: int | None) -> None:
+        """A record's version N > 1 follows its version N - 1, logged earlier (looked up, not remembered)."""
         record, version = envelope["record"], envelope["version"]
-        known = versions.get(record)
-        if known is None and start > 1 and version > 1:
-            with self.database.read() as cursor:
-                earlier = cursor.execute(
-                    "SELECT position FROM {event_log} WHERE record = ? AND version = ?", (record, version - 1)).scalar()
-            known = version - 1 if earlier is not None and earlier < position else 0
-        if version != (known or 0) + 1:
-            raise Bad(position, f"version {version} of {record!r} does not follow version {known or 0}")
-        versions[record] = version
+        if version != 1 and (previous is None or previous >= position):
+            raise Bad(position, f"version {version} of {record!r} does not follow version {version - 1}")
 
     def _check_stored_event(self, position: int, envelope: Mapping[str, Any], stored: StoredEvent | None) -> None:
         if stored is None:
@@ -190,8 +183,10 @@ class Auditor:
         while after < last:
             with self.database.read() as cursor:
                 rows = cursor.execute(
-                    "SELECT position, event_id, record, kind, type, version, target, recorded_at, hash, envelope"
-                    " FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                    "SELECT e.position, e.event_id, e.record, e.kind, e.type, e.version, e.target, e.recorded_at,"
+                    " e.hash, e.envelope, p.position AS previous FROM {event_log} e"
+                    " LEFT JOIN {event_log} p ON p.record = e.record AND p.version = e.version - 1"
+                    " WHERE e.position > ? AND e.position <= ? ORDER BY e.position LIMIT ?",
                     (after, last, BATCH),
                 ).all()
             if not rows:

@@ -73,6 +73,14 @@ class ChainBroken(Exception):
     """Imported envelopes do not continue the log from its head."""
 
 
+class VersionSkipped(ChainBroken):
+    """An imported event is not the next version of its record."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+
+
 def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Store envelopes exported by a registry as they are: same positions, times and hashes.
 
@@ -85,6 +93,15 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
             raise ChainBroken(f"position {envelope['position']} does not continue the log at position {position}")
         position, last_hash = envelope["position"], envelope["hash"]
     _insert(cursor, envelopes)
+    skipped = cursor.execute(  # each record's version N > 1 follows its version N - 1, logged earlier
+        "SELECT e.position, e.record, e.version FROM {event_log} e"
+        " LEFT JOIN {event_log} p ON p.record = e.record AND p.version = e.version - 1"
+        " WHERE e.position >= ? AND e.position <= ? AND e.version > 1"
+        " AND (p.position IS NULL OR p.position >= e.position) ORDER BY e.position LIMIT 1",
+        (envelopes[0]["position"], position)).one()
+    if skipped is not None:
+        raise VersionSkipped(int(skipped[0]), f"version {skipped[2]} of {skipped[1]!r} "
+                                              f"does not follow version {skipped[2] - 1}")
     return list(envelopes)
 
 

@@ -134,14 +134,16 @@ class ViewProjection:
         with self.database.write(lock=NAME) as cursor:
             old = self.active_version(cursor)
             fresh = cursor.versioned(version)
+            last_events = 0
             while True:  # the last events, with writers' catch-ups held off by the lock
                 position, count = self._advance(fresh, batch)
-                if progress and count:
-                    progress(count)
+                last_events += count
                 if count < batch:
                     break
             cursor.execute("UPDATE {projection_versions} SET version = ? WHERE name = 'active'", (version,))
             cursor.execute("DELETE FROM {projection_versions} WHERE name = 'building'")
+        if progress and last_events:
+            progress(last_events)
         self.drop(old)
         return version, position
 

@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 from events import CATALOGUE, META_TYPES, ValidTime
 from events.ids import is_event_id
 from events.text import text_problems
-from registry.chain import GENESIS, ChainBroken, envelope_hash
+from registry.chain import GENESIS, ChainBroken, VersionSkipped, envelope_hash
 from registry.database import Database
 from registry.errors import Conflict, Invalid
 from registry.store import Record, RegistryStore, record_uuid
@@ -74,6 +74,9 @@ def read_envelopes(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]
         envelope = item.get("data") if isinstance(item, dict) and "specversion" in item else item
         if not isinstance(envelope, dict) or not {"position", "hash", "prev_hash", "id"} <= set(envelope):
             raise Invalid(f"line {number} holds no event envelope", {"line": [number]})
+        if envelope is not item and any(item.get(k) != v for k, v in cloud_event(envelope, "").items()
+                                        if k in ("id", "type", "subject", "time")):
+            raise Invalid(f"line {number}: the CloudEvents fields disagree with the event", {"line": [number]})
         yield number, envelope
 
 
@@ -82,7 +85,6 @@ def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
     (positions and versions run on, time never goes back, the catalogue can read it).
     Returns (first position, last position, first prev_hash). Raises Invalid."""
     first, last, first_prev, prev_hash, recorded_at = 0, 0, GENESIS, None, ""
-    versions: dict[str, int] = {}
     for number, envelope in read_envelopes(lines):
         position = envelope["position"]
         if prev_hash is None:
@@ -94,11 +96,10 @@ def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
         if envelope_hash(envelope) != envelope["hash"]:
             raise Invalid(f"line {number}: the hash does not match the event (position {position})",
                           {"line": [number]})
-        problem = _rule_broken(envelope, versions, recorded_at, partial=first > 1)
+        problem = _rule_broken(envelope, recorded_at)
         if problem:
             raise Invalid(f"line {number} (position {position}): {problem}", {"line": [number]})
         last, prev_hash, recorded_at = position, envelope["hash"], envelope["recorded_at"]
-        versions[envelope["record"]] = envelope["version"]
     if prev_hash is None:
         raise Invalid("the file holds no events", {"file": ["empty"]})
     if first == 1 and first_prev != GENESIS:
@@ -106,7 +107,8 @@ def check_file(lines: Iterable[str]) -> tuple[int, int, str]:
     return first, last, first_prev
 
 
-def _rule_broken(envelope: dict[str, Any], versions: dict[str, int], recorded_at: str, partial: bool) -> str | None:
+def _rule_broken(envelope: dict[str, Any], recorded_at: str) -> str | None:
+    """What breaks the log's rules in one event (versions following each other is checked on writing)."""
     problems = text_problems(envelope, "event")
     if problems:
         return "; ".join(f"{path} {', '.join(found)}" for path, found in problems.items())
@@ -117,12 +119,9 @@ def _rule_broken(envelope: dict[str, Any], versions: dict[str, int], recorded_at
         return f"{type_name!r} is not an event type of the {kind} kind"
     if not isinstance(envelope.get("recorded_at"), str) or envelope["recorded_at"] < recorded_at:
         return "recorded_at is earlier than the previous event's"
-    known = versions.get(envelope.get("record"))  # type: ignore[arg-type]
     version = envelope.get("version")
-    if known is None and not partial and version != 1:
-        return f"version {version} of {envelope.get('record')!r} does not follow version 0"
-    if known is not None and version != known + 1:
-        return f"version {version} of {envelope.get('record')!r} does not follow version {known}"
+    if not isinstance(version, int) or version < 1:
+        return "version must be a whole number from 1"
     if (type_name == "registered") != (version == 1):
         return "a record's first event, and only it, is its registration"
     if type_name in META_TYPES:
@@ -199,6 +198,10 @@ def import_lines(store: RegistryStore, read: Callable[[], Iterable[str]],
                 written += len(batch)
                 if progress:
                     progress(len(batch))
+    except VersionSkipped as error:
+        line = error.position - first + 1
+        raise Invalid(f"line {line} (position {error.position}): {error}; nothing was imported",
+                      {"line": [line]}) from error
     except (IntegrityError, ChainBroken) as error:
         raise Conflict(f"the file cannot continue the store's log (nothing was imported): {error}") from error
     return {"read": last - first + 1, "written": written, "skipped": last - first + 1 - written}

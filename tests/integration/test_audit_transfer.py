@@ -329,7 +329,8 @@ def meetings(lines: list[str], count: int) -> list[str]:
                         "position": len(lines) + len(items) + 1, "recorded_at": recorded_at, "data": data}
             if template is held:
                 envelope.update(valid=day, valid_lower=day, valid_upper=day)
-            items.append(json.dumps({**template, "subject": record, "data": envelope}) + "\n")
+            items.append(json.dumps({**template, "id": envelope["id"], "subject": record,
+                                     "time": envelope["recorded_at"], "data": envelope}) + "\n")
     return rechained([*lines, *items], lambda e: None)
 
 
@@ -349,7 +350,7 @@ def test_a_long_file_refused_late_writes_nothing(original: Registry, copy: Regis
     # registration (line 3), with the chain recomputed.
     lines = meetings(export(original), 600)
     item = json.loads(lines[1099])
-    item["data"]["id"] = json.loads(lines[2])["data"]["id"]
+    item["data"]["id"] = item["id"] = json.loads(lines[2])["data"]["id"]
     lines = rechained([*lines[:1099], json.dumps(item) + "\n", *lines[1100:]], lambda e: None)
 
     with pytest.raises(Conflict):
