@@ -8,8 +8,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from events import CATALOGUE, normalise_party, parse_day, parse_instant
+from events import CATALOGUE, parse_day, parse_instant
 from events.ids import RECORD_ID_PATTERN, is_record_id
+from events.parties import Party
 
 
 class Day(fields.Field):
@@ -28,14 +29,6 @@ class Instant(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         try:
             return parse_instant(value)
-        except ValueError as error:
-            raise ValidationError(str(error)) from error
-
-
-class PartyParam(fields.String):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        try:
-            return normalise_party(value)
         except ValueError as error:
             raise ValidationError(str(error)) from error
 
@@ -69,7 +62,7 @@ class PointQuery(Query):
 
 class ListQuery(PointQuery):
     status = fields.String()
-    party = PartyParam(metadata={"description": "ISO 3166-1 alpha-2 code or organisation id"})
+    party = Party(metadata={"description": "ISO 3166-1 alpha-2 code or organisation id"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = Cursor()
 

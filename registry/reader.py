@@ -132,7 +132,8 @@ class Reader:
         row = cursor.execute(
             "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
             " AND sys_to > ? ORDER BY valid_from DESC, sys_from DESC LIMIT 1",
-            (record_id, min(point.day.toordinal(), int(last_day)), point.position, point.position),
+            (record_id, point.day.toordinal() if last_day is None else min(point.day.toordinal(), int(last_day)),
+             point.position, point.position),
         ).one()
         return json.loads(row[0])  # type: ignore[no-any-return]
 
