@@ -40,7 +40,7 @@ from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, Sto
 from registry.feeds import LogFollower
 from registry.projection import ViewProjection
 from registry.reader import Reader
-from registry.store import Record, RegistryStore, record_uuid
+from registry.store import Record, RegistryStore, record_uuid, setup_lock
 from registry.temporal import read_log
 from registry.tokens import Tokens
 from registry.webhooks import Webhooks
@@ -55,9 +55,11 @@ class Registry:
 
     def __init__(self, config: StoreConfig | None = None) -> None:
         self.config = config or StoreConfig.from_url()
-        self.store = RegistryStore(self.config)
-        self.database = self.store.database
-        self.projection = ViewProjection(self.database)
+        with setup_lock(self.config):  # creating tables: one process at a time
+            self.store = RegistryStore(self.config)
+            self.database = self.store.database
+            self.projection = ViewProjection(self.database)
+            self.webhooks = Webhooks(self.database)
         self.reader = Reader(self.database, self.projection)
         self.tokens = Tokens(self.database)
         self.auditor = Auditor(self.store, self.projection)
@@ -67,7 +69,6 @@ class Registry:
         self._project_inline = self.projection.project_inline if self.config.engine == "sqlite" else None
         # Feeds: this process's follower of the log (started on first use) and the webhook subscriptions.
         self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None))
-        self.webhooks = Webhooks(self.database)
 
     def close(self) -> None:
         self.feed.close()  # its thread reads the store: stop it first

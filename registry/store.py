@@ -142,6 +142,28 @@ class RegistryStore(Application[uuid.UUID]):
             yield write
 
 
+@contextmanager
+def setup_lock(config: StoreConfig) -> Iterator[None]:
+    """Hold while creating tables: on PostgreSQL, processes starting at once (gunicorn
+    workers, a projector) would otherwise race on the same DDL and fail."""
+    if config.engine != "postgres":
+        yield
+        return
+    import psycopg
+
+    pg = dict(config.pg)
+    with psycopg.connect(
+        dbname=pg["POSTGRES_DBNAME"], host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
+        user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"], autocommit=True, connect_timeout=5,
+    ) as conn:
+        key = f"registry-setup:{config.schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
 def _ensure_schema(config: StoreConfig) -> None:
     import psycopg
 
