@@ -62,9 +62,9 @@ class Concluded(EventData):
 
     @staticmethod
     def apply(view: View, fact: Fact) -> None:
-        view["conclusions"].append(
-            {"party": fact.data["party"], "act": fact.data.get("act"), "valid": fact.valid.text}
-        )
+        view["conclusions"] = [
+            *view["conclusions"], {"party": fact.data["party"], "act": fact.data.get("act"), "valid": fact.valid.text}
+        ]
 
 
 @CATALOGUE.event("entered_into_force", "agreement")
@@ -82,9 +82,10 @@ class ScopeExtended(EventData):
 
     @staticmethod
     def apply(view: View, fact: Fact) -> None:
-        view["scope"].append(
-            {"scope": fact.data["scope"], "articles": fact.data.get("articles", []), "valid": fact.valid.text}
-        )
+        view["scope"] = [
+            *view["scope"],
+            {"scope": fact.data["scope"], "articles": fact.data.get("articles", []), "valid": fact.valid.text},
+        ]
 
 
 @CATALOGUE.event("territorial_application_changed", "agreement")
@@ -110,7 +111,9 @@ class AgreementSuspended(EventData):
         if fact.data["extent"] == "whole":
             view["status"] = "suspended"
         else:
-            view["suspensions"].append({"provisions": fact.data.get("provisions", []), "valid": fact.valid.text})
+            view["suspensions"] = [
+                *view["suspensions"], {"provisions": fact.data.get("provisions", []), "valid": fact.valid.text}
+            ]
 
 
 @CATALOGUE.event("suspension_lifted", "agreement")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
@@ -21,9 +21,8 @@ from events.valid_time import InvalidValidTime, ValidTime
 View = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Fact:
-    """A world event as the fold reads it: corrections applied, valid time parsed."""
+class Fact(NamedTuple):
+    """A world event as the fold reads it: corrections applied, valid time parsed (immutable)."""
 
     id: str
     type: str
@@ -34,8 +33,8 @@ class Fact:
     @property
     def order(self) -> tuple[Any, ...]:
         """Valid order: lower bound, then upper bound, then position."""
-        upper = self.valid.upper.toordinal() if self.valid.upper else 10**7
-        return (self.valid.lower.toordinal(), upper, self.position)
+        lower, upper, _ = self.valid.ordinals
+        return (lower, 10**7 if upper is None else upper, self.position)
 
 
 class EventData(Schema):
@@ -48,7 +47,8 @@ class EventData(Schema):
     def apply(view: View, fact: Fact) -> None:
         """The event's effect on the record's view (registrations have none).
 
-        Set top-level values or append to lists; never edit an item a list already holds.
+        Set top-level values only: to add to a list, set a new list. The view it is given
+        is a shallow copy of the previous one, whose lists and items it must leave as they are.
         """
 
 

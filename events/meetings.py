@@ -35,7 +35,7 @@ def _initial(data: Mapping[str, Any]) -> View:
 class MeetingRegistered(EventData):
     title = fields.String(required=True, validate=[NOT_BLANK, validate.Length(max=500)])
     series = Ref("body", "dialogue", required=True)
-    ordinal = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    ordinal = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=1_000_000))
     format = fields.String(allow_none=True)
 
 

@@ -83,9 +83,10 @@ class RecommendationAdopted(EventData):
 
     @staticmethod
     def apply(view: View, fact: Fact) -> None:
-        view["recommendations"].append(
-            {"subject": fact.data["subject"], "meeting": fact.data.get("meeting"), "valid": fact.valid.text}
-        )
+        view["recommendations"] = [
+            *view["recommendations"],
+            {"subject": fact.data["subject"], "meeting": fact.data.get("meeting"), "valid": fact.valid.text},
+        ]
 
 
 @CATALOGUE.event("dissolved", "body")
@@ -144,4 +145,4 @@ class ArrangementSigned(EventData):
 
     @staticmethod
     def apply(view: View, fact: Fact) -> None:
-        view["arrangements"].append({"title": fact.data["title"], "valid": fact.valid.text})
+        view["arrangements"] = [*view["arrangements"], {"title": fact.data["title"], "valid": fact.valid.text}]

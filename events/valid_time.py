@@ -5,8 +5,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from edtf import EDTFParseException, parse_edtf
 from edtf.parser.parser_classes import (
@@ -32,13 +32,13 @@ class InvalidValidTime(ValueError):
     """The text is not an EDTF value the registry accepts."""
 
 
-@dataclass(frozen=True)
-class ValidTime:
-    """An EDTF value with inclusive day bounds.
+class ValidTime(NamedTuple):
+    """An EDTF value with inclusive day bounds (immutable; make one with `parse` or `of`).
 
     `lower`/`upper` bound the whole value (`upper` is None for an open end);
     `certain_from` is the first day on which the event has certainly happened:
-    the upper bound of a point, or of an interval's start.
+    the upper bound of a point, or of an interval's start. `ordinals` holds the
+    three as day ordinals, which the fold compares.
     """
 
     text: str
@@ -46,6 +46,13 @@ class ValidTime:
     upper: dt.date | None
     certain_from: dt.date
     is_interval: bool
+    ordinals: tuple[int, int | None, int]
+
+    @classmethod
+    def of(cls, text: str, lower: dt.date, upper: dt.date | None, certain_from: dt.date,
+           is_interval: bool) -> ValidTime:
+        ordinals = (lower.toordinal(), upper.toordinal() if upper else None, certain_from.toordinal())
+        return cls(text, lower, upper, certain_from, is_interval, ordinals)
 
     @classmethod
     def parse(cls, text: object) -> ValidTime:
@@ -71,9 +78,9 @@ class ValidTime:
                 if upper < start_lower:
                     raise InvalidValidTime(f"{text!r}: the interval ends before it starts")
                 start_upper = min(start_upper, upper)
-            return cls(text, start_lower, upper, start_upper, True)
+            return cls.of(text, start_lower, upper, start_upper, True)
         lower, upper = _point_bounds(value, text)
-        return cls(text, lower, upper, upper, False)
+        return cls.of(text, lower, upper, upper, False)
 
     def certainty(self, day: dt.date) -> str:
         """`certain`, `uncertain` or `not_yet` as of `day`."""
@@ -100,6 +107,12 @@ INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(
 
 def _plain_bounds(text: str) -> tuple[dt.date, dt.date] | None:
     """Bounds of a level-0 date (YYYY, YYYY-MM, YYYY-MM-DD) without the full grammar, or None."""
+    if DAY.fullmatch(text):  # the usual case: one day
+        try:
+            only = dt.date.fromisoformat(text)
+        except ValueError:
+            return None
+        return only, only
     found = PLAIN.fullmatch(text)
     if not found:
         return None
@@ -122,10 +135,10 @@ def _parse(text: str) -> ValidTime:
     start, _, end = text.partition("/")
     start_bounds = _plain_bounds(start) if start.strip() == start else None
     if start_bounds and not end and "/" not in text:
-        return ValidTime(text, start_bounds[0], start_bounds[1], start_bounds[1], False)
+        return ValidTime.of(text, start_bounds[0], start_bounds[1], start_bounds[1], False)
     end_bounds = _plain_bounds(end) if end else None
     if start_bounds and end_bounds and end_bounds[1] >= start_bounds[0]:
-        return ValidTime(text, start_bounds[0], end_bounds[1], min(start_bounds[1], end_bounds[1]), True)
+        return ValidTime.of(text, start_bounds[0], end_bounds[1], min(start_bounds[1], end_bounds[1]), True)
     return ValidTime._parse_edtf(text)
 
 

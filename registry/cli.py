@@ -116,7 +116,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     registry = _registry(args)
     logged, _ = registry.reader.lag()
     with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=args.quiet) as bar:
-        version, position = registry.projection.rebuild(progress=bar.update)
+        version, position = registry.projection.rebuild(progress=bar.update, workers=args.workers)
     print(f"rebuilt views from {position} events; projection version {version} is active")
     return 0
 
@@ -210,6 +210,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) > 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 64, not {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="registry", description="The Cooperation Registry")
     # --database may come before or after the command (and its action): a later one wins,
@@ -250,6 +256,9 @@ def parser() -> argparse.ArgumentParser:
 
     rebuild = sub.add_parser("rebuild", parents=[common], help="rebuild the views from the log")
     rebuild.add_argument("--quiet", action="store_true")
+    rebuild.add_argument("--workers", type=_workers, default=None,
+                         help="processes that work out views beside this one (default: one fewer than the cores"
+                              " for a long log, none for a short one; 0: none)")
     rebuild.set_defaults(run=cmd_rebuild)
 
     verify = sub.add_parser("verify", parents=[common], help="audit the log: exit 0 when intact, 1 otherwise")

@@ -8,11 +8,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError
+from eventsourcing.utils import Environment
+
+from registry.config import StoreConfig
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
 VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members"})
+LAYOUT = 2  # the projection tables' layout; a version of another layout is rebuilt
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -71,11 +75,22 @@ class Cursor:
 class Database:
     """SQL for the registry's own tables, beside the event store's, in one database."""
 
-    def __init__(self, datastore: Any, engine: str, schema: str = "public") -> None:
+    def __init__(self, datastore: Any, config: StoreConfig) -> None:
         self.datastore = datastore
-        self.engine = engine
-        self.schema = schema
+        self.config = config
+        self.engine = config.engine
+        self.schema = config.schema
         self._sql: dict[tuple[str, int | None], str] = {}
+
+    @classmethod
+    def open(cls, config: StoreConfig, name: str) -> Database:
+        """The store's database for a process that only reads it (no tables are made);
+        `name` is the event store's application name. Close it with `close()`."""
+        env = Environment(name, config.library_env())
+        return cls(InfrastructureFactory.construct(env).datastore, config)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.datastore.close()
 
     def table(self, name: str) -> str:
         return f'"{self.schema}".{name}' if self.engine == "postgres" else name
@@ -120,6 +135,7 @@ class Database:
             with self.datastore.get_connection(commit=True) as conn:
                 raw_conn = conn._sqlite_conn
                 raw = raw_conn.cursor()
+                raw.execute("PRAGMA secure_delete = OFF")  # views are rebuildable: freed pages need no zeroing
                 if not durable:
                     raw.execute("PRAGMA synchronous = NORMAL")
                 try:
@@ -172,48 +188,69 @@ class Database:
                 name TEXT PRIMARY KEY, position {big} NOT NULL)""",
             """CREATE TABLE IF NOT EXISTS {projection_versions} (
                 name TEXT PRIMARY KEY, version INTEGER NOT NULL)""",
+            # Each projection version's table layout, and how far a bulk load of it has got:
+            # every record up to `loaded_through`, from the log up to `load_until`.
+            f"""CREATE TABLE IF NOT EXISTS {{projection_tables}} (
+                version INTEGER PRIMARY KEY, layout INTEGER NOT NULL,
+                load_until {big}, loaded_through TEXT)""",
         ]
         with self.write() as cursor:
             for statement in statements:
                 cursor.execute(statement)
 
-    def create_projection_tables(self, version: int) -> None:
+    def create_projection_tables(self, version: int, load_until: int | None = None) -> None:
+        """The tables of projection `version`. With `load_until`, they are made for a bulk
+        load of the log up to that position: without the secondary indexes, which the load
+        makes once it has written the rows."""
         big = "BIGINT" if self.engine == "postgres" else "INTEGER"
-        v = f"_v{version}"
+        keyed = " WITHOUT ROWID" if self.engine == "sqlite" else ""  # text keys: the key is the table
         statements = [
             f"""CREATE TABLE IF NOT EXISTS {{records}} (
-                id TEXT PRIMARY KEY, kind TEXT NOT NULL, registered_position {big} NOT NULL)""",
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, registered_position {big} NOT NULL){keyed}""",
             # The projection's working state per record (reads never touch it).
-            """CREATE TABLE IF NOT EXISTS {heads} (
-                record TEXT PRIMARY KEY, kind TEXT NOT NULL, head TEXT NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS {{heads}} (
+                record TEXT PRIMARY KEY, kind TEXT NOT NULL, head TEXT NOT NULL){keyed}""",
             # Each record's last valid day as known after each of its events: bounds view lookups.
             f"""CREATE TABLE IF NOT EXISTS {{head_days}} (
                 record TEXT NOT NULL, sys_from {big} NOT NULL, last_day {big} NOT NULL,
-                PRIMARY KEY (record, sys_from))""",
-            f"CREATE INDEX IF NOT EXISTS records{v}_kind ON {{records}} (kind, id)",
+                PRIMARY KEY (record, sys_from)){keyed}""",
             # Every series a meeting was ever filed under, so past knowledge finds it too.
-            """CREATE TABLE IF NOT EXISTS {series_members} (
-                series TEXT NOT NULL, meeting TEXT NOT NULL, PRIMARY KEY (series, meeting))""",
+            f"""CREATE TABLE IF NOT EXISTS {{series_members}} (
+                series TEXT NOT NULL, meeting TEXT NOT NULL, PRIMARY KEY (series, meeting)){keyed}""",
             f"""CREATE TABLE IF NOT EXISTS {{view_segments}} (
                 record TEXT NOT NULL, valid_from {big} NOT NULL,
                 sys_from {big} NOT NULL, sys_to {big} NOT NULL, state TEXT NOT NULL)""",
-            f"""CREATE INDEX IF NOT EXISTS view_segments{v}_lookup
-                ON {{view_segments}} (record, valid_from, sys_from, sys_to)""",
-            f"CREATE INDEX IF NOT EXISTS view_segments{v}_alive ON {{view_segments}} (record, sys_to)",
+            # World events as currently known; the envelope is the log's (joined by position).
             f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
-                event_id TEXT PRIMARY KEY, record TEXT NOT NULL, kind TEXT NOT NULL,
-                type TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
-                valid_upper {big}, state TEXT NOT NULL, effective TEXT, envelope TEXT NOT NULL)""",
-            f"CREATE INDEX IF NOT EXISTS timeline{v}_valid ON {{timeline}} (valid_lower, valid_upper, position)",
-            f"CREATE INDEX IF NOT EXISTS timeline{v}_record ON {{timeline}} (record)",
+                record TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
+                valid_upper {big}, state TEXT NOT NULL, effective TEXT, PRIMARY KEY (record, position)){keyed}""",
         ]
         with self.write() as cursor:
             versioned = cursor.versioned(version)
             for statement in statements:
                 versioned.execute(statement)
+            versioned.execute(
+                "INSERT INTO {projection_tables} (version, layout, load_until, loaded_through) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (version) DO NOTHING",
+                (version, LAYOUT, load_until, None if load_until is None else ""))
+            if load_until is None:
+                self.create_projection_indexes(versioned)
+
+    def create_projection_indexes(self, cursor: Cursor) -> None:
+        """The secondary indexes of the cursor's projection version."""
+        v = f"_v{cursor.version}"
+        for statement in (
+            f"CREATE INDEX IF NOT EXISTS records{v}_kind ON {{records}} (kind, id)",
+            f"""CREATE INDEX IF NOT EXISTS view_segments{v}_lookup
+                ON {{view_segments}} (record, valid_from, sys_from, sys_to)""",
+            f"CREATE INDEX IF NOT EXISTS view_segments{v}_alive ON {{view_segments}} (record, sys_to)",
+            f"CREATE INDEX IF NOT EXISTS timeline{v}_valid ON {{timeline}} (valid_lower, valid_upper, position)",
+        ):
+            cursor.execute(statement)
 
     def drop_projection_tables(self, version: int) -> None:
         with self.write() as cursor:
             versioned = cursor.versioned(version)
             for name in sorted(VERSIONED):
                 versioned.execute(f"DROP TABLE IF EXISTS {{{name}}}")
+            cursor.execute("DELETE FROM {projection_tables} WHERE version = ?", (version,))

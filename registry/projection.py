@@ -13,18 +13,37 @@ record and replaces only the rows that changed.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from events import Fact, ValidTime
-from registry.database import Cursor, Database
-from registry.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_log, segments
+import orjson
 
-ALIVE = 2**62
-NAME = "views"
+from registry.bulk_load import BulkLoad
+from registry.database import LAYOUT, Cursor, Database
+from registry.temporal import BEFORE_ALL, dump_state
+from registry.view_rows import (
+    ALIVE,
+    Head,
+    appended,
+    appends_after,
+    dump_head,
+    refold,
+    registered_head,
+    timeline_row,
+    world_fact,
+)
+from registry.view_tables import (
+    NAME,
+    add_members,
+    insert_segments,
+    insert_timeline,
+    track,
+    tracked_position,
+    tracking_name,
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +59,17 @@ class ViewProjection:
         with database.write(lock=NAME) as cursor:
             cursor.execute(
                 "INSERT INTO {projection_versions} (name, version) VALUES ('active', 1) ON CONFLICT (name) DO NOTHING")
-        database.create_projection_tables(self.active_version())
+            active = self.active_version(cursor)
+            layout = cursor.execute("SELECT layout FROM {projection_tables} WHERE version = ?", (active,)).scalar()
+            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
+        if layout == LAYOUT:
+            return
+        if logged:
+            log.warning("the views of version %s are in an older layout: rebuilding them from the log", active)
+            self.rebuild()
+            return
+        database.drop_projection_tables(active)
+        database.create_projection_tables(active)
 
     def active_version(self, cursor: Cursor | None = None) -> int:
         if cursor is None:
@@ -77,15 +106,11 @@ class ViewProjection:
         writes = _Batch(cursor)
         writes.load_heads({row[0] for row in rows})
         for row in rows:
-            writes.apply(json.loads(row[1]), row[1])
+            writes.apply(orjson.loads(row[1]))
         writes.flush()
         if rows:
             position += len(rows)
-            cursor.execute(
-                "INSERT INTO {projection_position} (name, position) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (_tracking_name(cursor), position),
-            )
+            track(cursor, position)
         return position, len(rows)
 
     def project_inline(self, cursor: Cursor, envelopes: list[dict[str, Any]]) -> bool:
@@ -97,19 +122,22 @@ class ViewProjection:
             return False
         writes = _Batch(active)
         for envelope in envelopes:
-            writes.apply(envelope, json.dumps(envelope, ensure_ascii=False))
+            writes.apply(envelope)
         writes.flush()
-        active.execute(
-            "INSERT INTO {projection_position} (name, position) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            (_tracking_name(active), envelopes[-1]["position"]),
-        )
+        track(active, envelopes[-1]["position"])
         return True
 
     def build(self, version: int, batch: int = 5000, until: int | None = None,
-              progress: Callable[[int], object] | None = None) -> int:
-        """Build (or go on building) `version` beside the active one; returns its position."""
-        self.database.create_projection_tables(version)
+              progress: Callable[[int], object] | None = None, workers: int | None = None) -> int:
+        """Build (or go on building) `version` beside the active one; returns its position.
+
+        A new version is bulk-loaded from the log as it stands (to `until`), record after
+        record (`workers`: see `BulkLoad.run`); then, like any version, it catches up event
+        by event (to `until`).
+        """
+        load_until, loaded_through = self._load_state(version, until)
+        if load_until is not None:
+            BulkLoad(self.database, version, load_until).run(batch, loaded_through, progress, workers)
         while True:
             with self.database.write(lock=f"{NAME}-build-{version}", durable=False) as cursor:
                 position, count = self._advance(cursor.versioned(version), batch, until)
@@ -118,7 +146,23 @@ class ViewProjection:
             if count < batch:
                 return position
 
-    def rebuild(self, batch: int = 5000, progress: Callable[[int], object] | None = None) -> tuple[int, int]:
+    def _load_state(self, version: int, until: int | None) -> tuple[int | None, str]:
+        """(the position a bulk load of `version` goes to, the last record it has loaded), or
+        (None, "") once it is loaded. Starts the load of a version that has no tables."""
+        with self.database.read() as cursor:
+            row = cursor.execute(
+                "SELECT layout, load_until, loaded_through FROM {projection_tables} WHERE version = ?",
+                (version,)).one()
+            head = int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+        if row is None or row[0] != LAYOUT:  # tables of an older layout, or none
+            self.database.drop_projection_tables(version)
+            load_until = head if until is None else min(until, head)
+            self.database.create_projection_tables(version, load_until=load_until)
+            return load_until, ""
+        return (None if row[1] is None else int(row[1])), row[2] or ""
+
+    def rebuild(self, batch: int = 5000, progress: Callable[[int], object] | None = None,
+                workers: int | None = None) -> tuple[int, int]:
         """Rebuild every view from the log beside the live ones, then switch atomically.
 
         Resumable: an interrupted rebuild goes on with the version it was building.
@@ -130,7 +174,7 @@ class ViewProjection:
                 building = self.active_version(cursor) + 1
                 cursor.execute("INSERT INTO {projection_versions} (name, version) VALUES ('building', ?)", (building,))
         version = int(building)
-        self.build(version, batch, progress=progress)
+        self.build(version, batch, progress=progress, workers=workers)
         with self.database.write(lock=NAME) as cursor:
             old = self.active_version(cursor)
             fresh = cursor.versioned(version)
@@ -173,7 +217,7 @@ class ViewProjection:
             active = self.active(cursor)
             for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members"):
                 active.execute(f"DELETE FROM {{{table}}}")
-            active.execute("DELETE FROM {projection_position} WHERE name = ?", (_tracking_name(active),))
+            active.execute("DELETE FROM {projection_position} WHERE name = ?", (tracking_name(active),))
 
 
 class _Batch:
@@ -186,7 +230,7 @@ class _Batch:
 
     def __init__(self, cursor: Cursor) -> None:
         self.cursor = cursor
-        self.heads: dict[str, dict[str, Any]] = {}
+        self.heads: dict[str, Head] = {}
         self.changed: set[str] = set()
         self.records: list[tuple[Any, ...]] = []
         self.new_heads: list[tuple[Any, ...]] = []
@@ -205,56 +249,33 @@ class _Batch:
                 f"SELECT record, head, kind FROM {{heads}} WHERE record IN ({','.join('?' * len(chunk))})",
                 chunk).all()
             for row in rows:
-                self.heads[row[0]] = {**json.loads(row[1]), "kind": row[2]}
+                self.heads[row[0]] = {**orjson.loads(row[1]), "kind": row[2]}
 
-    def apply(self, envelope: Mapping[str, Any], text: str) -> None:
-        record = envelope["record"]
+    def apply(self, envelope: Mapping[str, Any]) -> None:
+        record, position = envelope["record"], envelope["position"]
         if envelope["type"] == "registered":
-            self._registered(envelope)
+            head = self.heads[record] = registered_head(envelope)
+            self.records.append((record, envelope["kind"], position))
+            self.new_heads.append((record, envelope["kind"], dump_head(head)))
+            self.days.append((record, position, BEFORE_ALL))
+            if envelope["data"].get("series"):
+                self.members.append((envelope["data"]["series"], record))
+            self._add_segments(record, position, [(BEFORE_ALL, head["last_state"])])
             return
         if record not in self.heads:
             self.load_heads({record})
-        if envelope["type"] not in ("corrected", "retracted"):
-            fact = Fact(envelope["id"], envelope["type"], ValidTime.parse(envelope["valid"]),
-                        envelope["data"], envelope["position"])
-            if _appends_after(self.heads[record], fact):
-                self._append(envelope, text, fact)
-                return
+        head, fact = self.heads[record], world_fact(envelope)
+        if fact is not None and appends_after(head, fact):
+            rows, self.heads[record] = appended(head, fact)
+            if rows[0][0] == head["last_day"]:
+                self._close(record, head["last_day"], position)
+            self._add_segments(record, position, rows)
+            self.changed.add(record)
+            self.days.append((record, position, self.heads[record]["last_day"]))
+            self.timeline.append(timeline_row(record, fact))
+            return
         self.flush()
-        self.heads[record] = _refold(self.cursor, record, envelope["position"])
-
-    def _registered(self, envelope: Mapping[str, Any]) -> None:
-        record, position = envelope["record"], envelope["position"]
-        state = initial_state(envelope["kind"], envelope["data"])
-        head = {"last_day": BEFORE_ALL, "last_order": None, "last_state": state, "kind": envelope["kind"]}
-        self.records.append((record, envelope["kind"], position))
-        self.new_heads.append((record, envelope["kind"], _dump_head(head)))
-        self.days.append((record, position, BEFORE_ALL))
-        if envelope["data"].get("series"):
-            self.members.append((envelope["data"]["series"], record))
-        self._add_segments(record, position, [(BEFORE_ALL, state)])
-        self.heads[record] = head
-
-    def _append(self, envelope: Mapping[str, Any], text: str, fact: Fact) -> None:
-        record, position = envelope["record"], envelope["position"]
-        head = self.heads[record]
-        last = head["last_state"]
-        lower, certain = fact.valid.lower.toordinal(), fact.valid.certain_from.toordinal()
-        after = {"view": fold(head["kind"], last["view"], [fact]), "uncertain": [], "has_world": True}
-        rows = [(certain, after)]
-        if lower < certain:
-            rows.insert(0, (lower, {**last, "uncertain": [fact.id], "has_world": True}))
-        if rows[0][0] == head["last_day"]:
-            self._close(record, head["last_day"], position)
-        self._add_segments(record, position, rows)
-        head.update(last_day=certain, last_order=list(fact.order), last_state=after)
-        self.changed.add(record)
-        self.days.append((record, position, certain))
-        valid = fact.valid
-        self.timeline.append((
-            fact.id, record, head["kind"], fact.type, position, valid.lower.toordinal(),
-            valid.upper.toordinal() if valid.upper else None, "current", None, text,
-        ))
+        self.heads[record] = _refold(self.cursor, record, position)
 
     def _add_segments(self, record: str, position: int, rows: list[tuple[int, dict[str, Any]]]) -> None:
         for day, state in rows:
@@ -275,100 +296,40 @@ class _Batch:
         cursor.executemany("INSERT INTO {records} (id, kind, registered_position) VALUES (?,?,?)", self.records)
         cursor.executemany("INSERT INTO {heads} (record, kind, head) VALUES (?,?,?)", self.new_heads)
         cursor.executemany("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", self.days)
-        _add_members(cursor, self.members)
+        add_members(cursor, self.members)
         cursor.executemany(
             "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?", self.closed)
-        cursor.executemany(
-            "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)",
-            self.segments)
+        insert_segments(cursor, self.segments)
         cursor.executemany(
             "UPDATE {heads} SET head = ? WHERE record = ?",
-            [(_dump_head(self.heads[record]), record) for record in sorted(self.changed)])
-        _insert_timeline(cursor, self.timeline)
+            [(dump_head(self.heads[record]), record) for record in sorted(self.changed)])
+        insert_timeline(cursor, self.timeline)
         self.records, self.new_heads, self.days, self.members = [], [], [], []
         self.closed, self.segments, self.timeline = [], [], []
         self.unflushed = {}
         self.changed = set()
 
 
-def _refold(cursor: Cursor, record: str, position: int) -> dict[str, Any]:
+def _refold(cursor: Cursor, record: str, position: int) -> Head:
     """Refold a record from its log up to `position`, replacing only the view rows that changed."""
-    envelopes = [json.loads(r[0]) for r in cursor.execute(
+    envelopes = [orjson.loads(r[0]) for r in cursor.execute(
         "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
         (record, position)).all()]
-    knowledge = read_log(envelopes)
-    fresh = [(day, dump_state(state)) for day, state in segments(knowledge)]
+    folded = refold(record, envelopes)
     alive = {r[0]: r[1] for r in cursor.execute(
         "SELECT valid_from, state FROM {view_segments} WHERE record = ? AND sys_to = ?",
         (record, ALIVE)).all()}
-    wanted = dict(fresh)
+    ended, added = folded.changes(alive)
     cursor.executemany(
         "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?",
-        [(position, record, day, ALIVE) for day, state in alive.items() if wanted.get(day) != state],
-    )
-    cursor.executemany(
-        "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)",
-        [(record, day, position, ALIVE, state) for day, state in fresh if alive.get(day) != state],
-    )
-    last_day, last_state = fresh[-1]
-    # The fast path needs every fact certain by the last day; a refold keeps that true.
-    head = {
-        "last_day": last_day,
-        "last_order": list(knowledge.facts[-1].order) if knowledge.facts else None,
-        "last_state": json.loads(last_state),
-        "kind": knowledge.kind,
-    }
-    cursor.execute("UPDATE {heads} SET head = ? WHERE record = ?", (_dump_head(head), record))
-    cursor.execute("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", (record, position, last_day))
-    if knowledge.registered.get("series"):
-        _add_members(cursor, [(knowledge.registered["series"], record)])
+        [(position, record, day, ALIVE) for day in ended])
+    insert_segments(cursor, [(record, day, position, ALIVE, state) for day, state in added])
+    cursor.execute("UPDATE {heads} SET head = ? WHERE record = ?", (dump_head(folded.head), record))
+    cursor.execute("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)",
+                   (record, position, folded.head["last_day"]))
+    if folded.series:
+        add_members(cursor, [(folded.series, record)])
     cursor.execute("DELETE FROM {timeline} WHERE record = ?", (record,))
-    rows = []
-    for fact in knowledge.facts:
-        state = knowledge.states[fact.id]
-        effective = None
-        if state == "corrected":
-            effective = json.dumps({"valid": fact.valid.text, **fact.valid.bounds(), "data": fact.data},
-                                   ensure_ascii=False)
-        rows.append((
-            fact.id, record, knowledge.kind, fact.type, fact.position, fact.valid.lower.toordinal(),
-            fact.valid.upper.toordinal() if fact.valid.upper else None, state, effective,
-            json.dumps(knowledge.envelopes[fact.id], ensure_ascii=False),
-        ))
-    _insert_timeline(cursor, rows)
-    return head
+    insert_timeline(cursor, folded.timeline)
+    return folded.head
 
-
-def _add_members(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
-    cursor.executemany(
-        "INSERT INTO {series_members} (series, meeting) VALUES (?, ?) ON CONFLICT (series, meeting) DO NOTHING", rows)
-
-
-def _insert_timeline(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
-    cursor.executemany(
-        "INSERT INTO {timeline} (event_id, record, kind, type, position, valid_lower, valid_upper,"
-        " state, effective, envelope) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
-
-
-def _dump_head(head: Mapping[str, Any]) -> str:
-    return json.dumps({k: v for k, v in head.items() if k != "kind"}, ensure_ascii=False)
-
-
-def _tracking_name(cursor: Cursor) -> str:
-    return f"{NAME}_v{cursor.version}"
-
-
-def tracked_position(cursor: Cursor) -> int:
-    """The position a projection version has applied (the cursor names the version)."""
-    value = cursor.execute(
-        "SELECT position FROM {projection_position} WHERE name = ?", (_tracking_name(cursor),)).scalar()
-    return int(value or 0)
-
-
-def _appends_after(head: Mapping[str, Any], fact: Fact) -> bool:
-    """True when the fact falls after every day and every fact the record already has."""
-    if fact.valid.lower.toordinal() < head["last_day"]:
-        return False
-    return head["last_order"] is None or list(fact.order) > head["last_order"]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from events import CATALOGUE, ValidTime, meeting_status
 from events.ids import is_event_id, is_record_id
 from registry.chain import format_instant, log_head, utc_now
 from registry.database import Cursor, Database
 from registry.errors import NotFound
-from registry.projection import ViewProjection, tracked_position
+from registry.projection import ViewProjection
 from registry.temporal import read_log
+from registry.view_tables import tracked_position
 
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")
@@ -135,7 +137,7 @@ class Reader:
             (record_id, point.day.toordinal() if last_day is None else min(point.day.toordinal(), int(last_day)),
              point.position, point.position),
         ).one()
-        return json.loads(row[0])  # type: ignore[no-any-return]
+        return orjson.loads(row[0])  # type: ignore[no-any-return]
 
     def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point,
               state: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -212,26 +214,27 @@ class Reader:
         clauses: builtins.list[str] = ["1 = 1"]
         params: builtins.list[Any] = []
         if end is not None:
-            clauses.append("valid_lower <= ?")
+            clauses.append("t.valid_lower <= ?")
             params.append(end.toordinal())
         if start is not None:
-            clauses.append("(valid_upper IS NULL OR valid_upper >= ?)")
+            clauses.append("(t.valid_upper IS NULL OR t.valid_upper >= ?)")
             params.append(start.toordinal())
-        for column, value in (("kind", kind), ("type", type), ("record", record)):
+        for column, value in (("l.kind", kind), ("l.type", type), ("t.record", record)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         with self._read() as cursor:
             rows = cursor.execute(
-                f"SELECT envelope, state, effective FROM {{timeline}} WHERE {' AND '.join(clauses)}"
-                " ORDER BY valid_lower, COALESCE(valid_upper, 99999999), position",
+                "SELECT l.envelope, t.state, t.effective FROM {timeline} t JOIN {event_log} l"
+                f" ON l.position = t.position WHERE {' AND '.join(clauses)}"
+                " ORDER BY t.valid_lower, COALESCE(t.valid_upper, 99999999), t.position",
                 params,
             ).all()
         items = []
         for envelope, state, effective in [tuple(r) for r in rows]:
-            item = {**json.loads(envelope), "state": state}
+            item = {**orjson.loads(envelope), "state": state}
             if effective:
-                item["effective"] = json.loads(effective)
+                item["effective"] = orjson.loads(effective)
             items.append(item)
         return {"items": items}
 
@@ -249,7 +252,7 @@ class Reader:
                 [*params, limit],
             ).all()
             last = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-        items = [json.loads(r[0]) for r in rows]
+        items = [orjson.loads(r[0]) for r in rows]
         return {
             "items": items,
             "next": items[-1]["position"] if items else after,
@@ -264,7 +267,7 @@ class Reader:
             row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
         if row is None:
             raise NotFound(f"no event {event_id!r}")
-        return json.loads(row[0])  # type: ignore[no-any-return]
+        return orjson.loads(row[0])  # type: ignore[no-any-return]
 
     def head(self) -> dict[str, Any]:
         with self.database.read() as cursor:
@@ -295,7 +298,7 @@ class Reader:
             "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
             (record_id, position if position is not None else 2**62),
         ).all()
-        return [json.loads(r[0]) for r in rows]
+        return [orjson.loads(r[0]) for r in rows]
 
     def is_retracted(self, event_id: str) -> bool:
         with self.database.read() as cursor:

@@ -113,7 +113,7 @@ class RegistryStore(Application[uuid.UUID]):
             env["APPLICATION_RECORDER_TOPIC"] = f"{__name__}:PostgresRegistryRecorder"
             _ensure_schema(config)
         super().__init__(env=env)
-        self.database = Database(self.factory.datastore, config.engine, config.schema)  # type: ignore[attr-defined]
+        self.database = Database(self.factory.datastore, config)  # type: ignore[attr-defined]
         self.recorder.database = self.database  # type: ignore[attr-defined]
         self.database.create_tables()
 

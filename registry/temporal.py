@@ -9,10 +9,11 @@ one lookup, whatever the length of the history.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from events import CATALOGUE, Fact, ValidTime
 
@@ -87,17 +88,17 @@ def initial_state(kind: str, registered: Mapping[str, Any]) -> dict[str, Any]:
 def fold(kind: str, view: dict[str, Any], facts: Iterable[Fact]) -> dict[str, Any]:
     """A new view: `view` with `facts` applied in the order given.
 
-    Effects change the view's top-level values and may append to its lists, never
-    edit what a list holds, so copying one level deep keeps `view` untouched.
+    Effects set the view's top-level values and never edit a list in place, so a
+    shallow copy keeps `view` untouched.
     """
-    view = {key: list(value) if isinstance(value, list) else value for key, value in view.items()}
+    view = dict(view)
     for fact in facts:
         CATALOGUE.event_type(kind, fact.type).apply(view, fact)
     return view
 
 
 def breakpoints(fact: Fact) -> tuple[int, int]:
-    return fact.valid.lower.toordinal(), fact.valid.certain_from.toordinal()
+    return fact.valid.ordinals[0], fact.valid.ordinals[2]
 
 
 def segments(knowledge: Knowledge) -> list[tuple[int, dict[str, Any]]]:
@@ -107,7 +108,7 @@ def segments(knowledge: Knowledge) -> list[tuple[int, dict[str, Any]]]:
     days = sorted({BEFORE_ALL, *(d for f in facts for d in breakpoints(f))})
     becoming_certain: dict[int, list[Fact]] = {}
     for fact in facts:  # facts are in valid order, so each day's list is too
-        becoming_certain.setdefault(fact.valid.certain_from.toordinal(), []).append(fact)
+        becoming_certain.setdefault(fact.valid.ordinals[2], []).append(fact)
     by_lower = sorted(facts, key=lambda f: f.valid.lower)
     result: list[tuple[int, dict[str, Any]]] = []
     certain: list[Fact] = []
@@ -115,7 +116,7 @@ def segments(knowledge: Knowledge) -> list[tuple[int, dict[str, Any]]]:
     entered = 0
     view = start["view"]
     for day in days:
-        while entered < len(by_lower) and by_lower[entered].valid.lower.toordinal() <= day:
+        while entered < len(by_lower) and by_lower[entered].valid.ordinals[0] <= day:
             pending.add(by_lower[entered].id)
             entered += 1
         newly = becoming_certain.get(day, [])
@@ -132,4 +133,5 @@ def segments(knowledge: Knowledge) -> list[tuple[int, dict[str, Any]]]:
 
 
 def dump_state(state: Mapping[str, Any]) -> str:
-    return json.dumps(state, sort_keys=True, ensure_ascii=False)
+    """The state as stored: the same text for the same state, however it was built."""
+    return orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,229 @@
+"""The bulk load: a new projection version built from zero, a chunk of records at a time.
+
+Records are independent, so the log is read in (record, position) order and cut
+into chunks of whole records, about `batch` events each. Each chunk's rows are
+worked out from its records' own events with the live catch-up's rules
+(`view_rows`), in this process or in worker processes side by side, and written
+once in their final form: no row is read back, updated or deleted. The
+secondary indexes are made after the rows are written.
+
+Chunks are written in record order, each in a transaction that also records the
+last record loaded, so an interrupted load resumes after it. Memory holds a few
+chunks and the events of one record.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from registry.config import StoreConfig
+from registry.database import Database
+from registry.store import RegistryStore
+from registry.temporal import BEFORE_ALL, dump_state
+from registry.view_rows import (
+    ALIVE,
+    appended,
+    appends_after,
+    dump_head,
+    refold,
+    registered_head,
+    timeline_row,
+    world_fact,
+)
+from registry.view_tables import add_members, insert_segments, insert_timeline, track
+
+PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
+
+
+@dataclass
+class Chunk:
+    """The records after `after` up to `through` (None: to the last), their events up to `until`."""
+
+    after: str
+    through: str | None
+    until: int
+
+
+@dataclass
+class Rows:
+    """The rows of a chunk of records, ready to insert."""
+
+    last_record: str | None = None
+    events: int = 0
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    heads: list[tuple[Any, ...]] = field(default_factory=list)
+    days: list[tuple[Any, ...]] = field(default_factory=list)
+    members: list[tuple[Any, ...]] = field(default_factory=list)
+    segments: list[tuple[Any, ...]] = field(default_factory=list)
+    timeline: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add_record(self, events: list[dict[str, Any]]) -> None:
+        """One record's rows, worked out from its events as the live catch-up would have stored them."""
+        first = events[0]
+        record = first["record"]
+        head = registered_head(first)
+        self.records.append((record, first["kind"], first["position"]))
+        self.days.append((record, first["position"], BEFORE_ALL))
+        members = {first["data"]["series"]} if first["data"].get("series") else set()
+        alive: dict[int, tuple[int, str]] = {BEFORE_ALL: (first["position"], dump_state(head["last_state"]))}
+        timeline: list[tuple[Any, ...]] = []
+        for number, envelope in enumerate(events[1:], start=1):
+            position, fact = envelope["position"], world_fact(envelope)
+            if fact is not None and appends_after(head, fact):
+                rows, after = appended(head, fact)
+                if rows[0][0] == head["last_day"]:
+                    self._end(record, head["last_day"], alive.pop(head["last_day"]), position)
+                for day, view in rows:
+                    alive[day] = (position, dump_state(view))
+                head = after
+                timeline.append(timeline_row(record, fact))
+            else:
+                folded = refold(record, events[:number + 1])
+                ended, added = folded.changes({day: row[1] for day, row in alive.items()})
+                for day in ended:
+                    self._end(record, day, alive.pop(day), position)
+                for day, text in added:
+                    alive[day] = (position, text)
+                head, timeline = folded.head, folded.timeline
+                if folded.series:
+                    members.add(folded.series)
+            self.days.append((record, position, head["last_day"]))
+        self.segments.extend((record, day, sys_from, ALIVE, state) for day, (sys_from, state) in alive.items())
+        self.heads.append((record, first["kind"], dump_head(head)))
+        self.members.extend((series, record) for series in sorted(members))
+        self.timeline.extend(timeline)
+        self.last_record = record
+        self.events += len(events)
+
+    def _end(self, record: str, day: int, row: tuple[int, str], position: int) -> None:
+        self.segments.append((record, day, row[0], position, row[1]))
+
+
+def fold_chunk(database: Database, chunk: Chunk) -> Rows:
+    """Read a chunk's events and work out its rows."""
+    through = "" if chunk.through is None else " AND record <= ?"
+    with database.read() as cursor:
+        found = cursor.execute(
+            f"SELECT record, envelope FROM {{event_log}} WHERE record > ?{through} AND position <= ?"
+            " ORDER BY record, position",
+            (chunk.after, *([] if chunk.through is None else [chunk.through]), chunk.until)).all()
+    rows, events = Rows(), list[dict[str, Any]]()
+    for record, envelope in found:
+        if events and events[0]["record"] != record:
+            rows.add_record(events)
+            events = []
+        events.append(orjson.loads(envelope))
+    if events:
+        rows.add_record(events)
+    return rows
+
+
+class BulkLoad:
+    """Loads projection `version` (its tables made without secondary indexes) from the log up to `until`."""
+
+    def __init__(self, database: Database, version: int, until: int) -> None:
+        self.database = database
+        self.version = version
+        self.until = until
+
+    def run(self, batch: int, after_record: str, progress: Callable[[int], object] | None = None,
+            workers: int | None = None) -> None:
+        """Load every record after `after_record`, then make the indexes and end the load.
+
+        `workers`: processes that work out rows beside this one (None: one fewer than the
+        machine's cores when the log is long enough to pay for starting them).
+        """
+        if workers is None:
+            workers = max(1, (os.cpu_count() or 1) - 1) if self.until >= PARALLEL_FROM else 0
+        with _without_cycle_collection():
+            for rows in self._folded(self._chunks(after_record, batch), workers):
+                self._write(rows)
+                if progress:
+                    progress(rows.events)
+        with self.database.write(durable=False) as raw:
+            cursor = raw.versioned(self.version)
+            self.database.create_projection_indexes(cursor)
+            cursor.execute("UPDATE {projection_tables} SET load_until = NULL, loaded_through = NULL WHERE version = ?",
+                           (self.version,))
+            track(cursor, self.until)
+
+    def _chunks(self, after: str, batch: int) -> Iterator[Chunk]:
+        """Whole records, about `batch` events each, found in the log's (record, position) index."""
+        while True:
+            with self.database.read() as cursor:
+                through = cursor.execute(
+                    "SELECT record FROM {event_log} WHERE record > ? AND position <= ? ORDER BY record, position"
+                    " LIMIT 1 OFFSET ?", (after, self.until, max(batch, 1) - 1)).scalar()
+            yield Chunk(after, through, self.until)
+            if through is None:
+                return
+            after = through
+
+    def _folded(self, chunks: Iterator[Chunk], workers: int) -> Iterator[Rows]:
+        """Each chunk's rows, in chunk order."""
+        if workers == 0:
+            for chunk in chunks:
+                yield fold_chunk(self.database, chunk)
+            return
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
+        start = (self.database.config, RegistryStore.name)
+        with context.Pool(workers, initializer=_start_worker, initargs=start) as pool:
+            pending: deque[Any] = deque()
+            for chunk in chunks:
+                pending.append(pool.apply_async(_fold_in_worker, (chunk,)))
+                if len(pending) > 2 * workers:
+                    yield pending.popleft().get()
+            while pending:
+                yield pending.popleft().get()
+
+    def _write(self, rows: Rows) -> None:
+        if not rows.events:
+            return
+        with self.database.write(durable=False) as raw:
+            cursor = raw.versioned(self.version)
+            cursor.executemany("INSERT INTO {records} (id, kind, registered_position) VALUES (?,?,?)", rows.records)
+            cursor.executemany("INSERT INTO {heads} (record, kind, head) VALUES (?,?,?)", rows.heads)
+            cursor.executemany("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", rows.days)
+            add_members(cursor, rows.members)
+            insert_segments(cursor, rows.segments)
+            insert_timeline(cursor, rows.timeline)
+            cursor.execute("UPDATE {projection_tables} SET loaded_through = ? WHERE version = ?",
+                           (rows.last_record, self.version))
+
+
+# Worker processes: each reads the store through a database of its own.
+
+_worker_database: Database | None = None
+
+
+def _start_worker(config: StoreConfig, name: str) -> None:
+    global _worker_database
+    gc.disable()  # see _without_cycle_collection
+    _worker_database = Database.open(config, name)
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Rows and envelopes hold no reference cycles, but their sheer number makes the cycle
+    collector walk the growing heap again and again: a bulk load runs without it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fold_in_worker(chunk: Chunk) -> Rows:
+    assert _worker_database is not None
+    return fold_chunk(_worker_database, chunk)

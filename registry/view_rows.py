@@ -1,0 +1,109 @@
+"""What one event does to a record's stored view rows, wherever the rows are kept.
+
+The live catch-up (rows in the database) and the bulk load (one record's rows in
+memory) apply the same rules, so both store exactly the same rows:
+
+- a registration starts the record: one segment from before all days;
+- a world event that lands after every known day of its record adds one or two
+  segments (`appended`), ending the alive one it re-states;
+- any other event (an earlier fact, a correction, a retraction) refolds the
+  record from its log (`refold`), ending and adding only the rows that changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from events import Fact, ValidTime
+from registry.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_log, segments
+
+ALIVE = 2**62  # the sys_to of a row that is still the record's knowledge
+Head = dict[str, Any]  # {kind, last_day, last_order, last_state}: what the fast path needs of a record
+
+
+def registered_head(envelope: Mapping[str, Any]) -> Head:
+    state = initial_state(envelope["kind"], envelope["data"])
+    return {"last_day": BEFORE_ALL, "last_order": None, "last_state": state, "kind": envelope["kind"]}
+
+
+def world_fact(envelope: Mapping[str, Any]) -> Fact | None:
+    """The envelope as a fact, or None for a registration, correction or retraction."""
+    if envelope["type"] in ("registered", "corrected", "retracted"):
+        return None
+    return Fact(envelope["id"], envelope["type"], ValidTime.parse(envelope["valid"]), envelope["data"],
+                envelope["position"])
+
+
+def appends_after(head: Head, fact: Fact) -> bool:
+    """True when the fact falls after every day and every fact the record already has."""
+    if fact.valid.ordinals[0] < head["last_day"]:
+        return False
+    return head["last_order"] is None or list(fact.order) > head["last_order"]
+
+
+def appended(head: Head, fact: Fact) -> tuple[list[tuple[int, dict[str, Any]]], Head]:
+    """The segments a fact adds when it `appends_after` the head, and the head after it.
+
+    When the first of them starts on the head's last day, it replaces that day's alive row.
+    """
+    last = head["last_state"]
+    lower, _, certain = fact.valid.ordinals
+    after = {"view": fold(head["kind"], last["view"], [fact]), "uncertain": [], "has_world": True}
+    rows = [(certain, after)]
+    if lower < certain:
+        rows.insert(0, (lower, {**last, "uncertain": [fact.id], "has_world": True}))
+    return rows, {**head, "last_day": certain, "last_order": list(fact.order), "last_state": after}
+
+
+def timeline_row(record: str, fact: Fact, state: str = "current", effective: str | None = None) -> tuple[Any, ...]:
+    lower, upper, _ = fact.valid.ordinals
+    return (record, fact.position, lower, upper, state, effective)
+
+
+@dataclass(frozen=True)
+class Refold:
+    """A record refolded from its log: its segments now, its head, series and timeline rows."""
+
+    segments: list[tuple[int, str]]  # (first day, state text) in day order
+    head: Head
+    series: str | None
+    timeline: list[tuple[Any, ...]]
+
+    def changes(self, alive: Mapping[int, str]) -> tuple[list[int], list[tuple[int, str]]]:
+        """Against the alive rows (day -> state text): the days whose row ends, and the rows to add."""
+        wanted = dict(self.segments)
+        ended = [day for day, state in alive.items() if wanted.get(day) != state]
+        added = [(day, state) for day, state in self.segments if alive.get(day) != state]
+        return ended, added
+
+
+def refold(record: str, envelopes: Iterable[Mapping[str, Any]]) -> Refold:
+    knowledge = read_log(envelopes)
+    fresh = [(day, dump_state(state)) for day, state in segments(knowledge)]
+    last_day, last_state = fresh[-1]
+    # The fast path needs every fact certain by the last day; a refold keeps that true.
+    head = {
+        "last_day": last_day,
+        "last_order": list(knowledge.facts[-1].order) if knowledge.facts else None,
+        "last_state": orjson.loads(last_state),
+        "kind": knowledge.kind,
+    }
+    timeline = []
+    for fact in knowledge.facts:
+        state = knowledge.states[fact.id]
+        effective = None
+        if state == "corrected":
+            effective = json.dumps({"valid": fact.valid.text, **fact.valid.bounds(), "data": fact.data},
+                                   ensure_ascii=False)
+        timeline.append(timeline_row(record, fact, state, effective))
+    return Refold(fresh, head, knowledge.registered.get("series"), timeline)
+
+
+def dump_head(head: Mapping[str, Any]) -> str:
+    return orjson.dumps({k: v for k, v in head.items() if k != "kind"}).decode()
+
