@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from registry.config import StoreConfig
 from registry.errors import NotFound
 from registry.seed import seed
 from registry.service import Registry
@@ -220,3 +221,31 @@ def test_a_rebuild_sends_no_webhook_again(registry: Registry, instants: list[dt.
     after = registry.webhooks.row(subscription["id"])
     assert {k: after[k] for k in ("position", "delivered", "next_attempt_at", "status")} == \
         {k: before[k] for k in ("position", "delivered", "next_attempt_at", "status")}
+
+
+def test_views_stored_in_an_earlier_layout_are_rebuilt_when_the_store_opens(
+        store_url: str, registry: Registry, instants: list[dt.datetime]) -> None:
+    before = views(registry, instants)
+    # As an earlier registry left them: no layout recorded, a timeline holding its own copy of each envelope.
+    with registry.database.write() as cursor:
+        cursor.execute("DELETE FROM {projection_tables}")
+        active = registry.projection.active(cursor)
+        active.execute("DROP TABLE {timeline}")
+        active.execute("CREATE TABLE {timeline} (event_id TEXT PRIMARY KEY, record TEXT NOT NULL, kind TEXT NOT NULL,"
+                       " type TEXT NOT NULL, position BIGINT NOT NULL, valid_lower BIGINT NOT NULL, valid_upper BIGINT,"
+                       " state TEXT NOT NULL, effective TEXT, envelope TEXT NOT NULL)")
+    registry.close()
+
+    # Opened again, the registry builds version 2 in today's layout and serves the same reads.
+    reopened = Registry(StoreConfig.from_url(store_url))
+    try:
+        assert reopened.projection.active_version() == 2
+        assert {"records_v2", "timeline_v2"} <= projection_tables(reopened)
+        assert not any(name.endswith("_v1") for name in projection_tables(reopened))
+        assert views(reopened, instants) == before
+        assert reopened.auditor.verify()["ok"] is True
+        # And it appends as before.
+        reopened.append("agreements", AGREEMENT, {"type": "terminated", "valid": "2030-01-01"}, EDITOR)
+        assert reopened.reader.view(AGREEMENT, dt.date(2030, 6, 1), None)["status"] == "terminated"
+    finally:
+        reopened.close()

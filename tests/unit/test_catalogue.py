@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -134,7 +135,7 @@ def test_agreement_registration_rejects_bad_values(body: dict[str, Any], field: 
 def test_a_meeting_ordinal_is_a_positive_integer() -> None:
     schema = CATALOGUE.kinds["meeting"].registered()
     assert schema.load(JOINT_COMMITTEE_17)["ordinal"] == 17
-    for ordinal in (0, "17", 17.5):
+    for ordinal in (0, "17", 17.5, 10**20):  # a number beyond any series (and beyond 64 bits) is refused
         with pytest.raises(ValidationError):
             schema.load({**JOINT_COMMITTEE_17, "ordinal": ordinal})
 
@@ -359,3 +360,57 @@ def test_the_border_guard_channel_establishes_contacts_and_signs_an_arrangement(
     apply("channel", view, "arrangement_signed", "2008", 3, title="Terms of reference")
     assert (view["status"], view["contacts_established"]) == ("active", "2006")
     assert view["arrangements"] == [{"title": "Terms of reference", "valid": "2008"}]
+
+
+# Effects leave the view they were handed a copy of as it was (the fold copies one level deep).
+
+REGISTRATIONS: dict[str, dict[str, Any]] = {
+    "agreement": READMISSION,
+    "body": {"title": "Russia-EU Joint Committee on readmission", "parties": ["RU", "eu"]},
+    "dialogue": {"title": "Russia-EU Dialogue on Migration", "parties": ["RU", "eu"], "themes": ["asylum"]},
+    "meeting": JOINT_COMMITTEE_17,
+    "organisation": {**FRONTEX, "name": "European Union"},
+    "channel": {"title": "Contacts between the FSB Border Guard Service and FRONTEX",
+                "parties": ["fsb-border-guard-service", "frontex"]},
+}
+EXAMPLES: dict[str, dict[str, Any]] = {  # data a type needs beyond its valid time
+    "concluded": {"party": "RU", "act": "Federal Law"},
+    "scope_extended": {"scope": "nationals of third countries and stateless persons", "articles": ["Article 3"]},
+    "territorial_application_changed": {"party": "DK", "change": "not_bound"},
+    "recommendation_adopted": {"subject": "practical implementation"},
+    "scheduled": {"planned": "2018", "place": "Moscow"},
+    "rescheduled": {"planned": "2019-03", "place": "Brussels"},
+    "held": {"place": "Brussels", "topics": ["returns"]},
+    "renamed": {"name": "European Border and Coast Guard Agency"},
+    "member_joined": {"party": "DE"},
+    "member_left": {"party": "DE"},
+    "succeeded": {"successor": "frontex"},
+    "arrangement_signed": {"title": "Working arrangement on operational cooperation"},
+    "launched": {"place": "Moscow", "themes": ["asylum"]},
+}
+EVERY_TYPE = sorted((kind.name, name) for kind in CATALOGUE for name in kind.events)
+
+
+def example(kind: str, name: str) -> dict[str, Any]:
+    if (kind, name) == ("agreement", "suspended"):
+        return {"extent": "partial", "provisions": ["Article 3"]}
+    return EXAMPLES.get(name, {})
+
+
+def full_view(kind: str) -> View:
+    """A view after one event of each type of its kind: every list has an item."""
+    view = register(kind, REGISTRATIONS[kind])
+    for position, name in enumerate(sorted(CATALOGUE.kinds[kind].events), start=2):
+        if name not in ("suspension_lifted", "member_left"):  # these empty a list
+            view = apply(kind, dict(view), name, "2007-06-01", position, **example(kind, name))
+    return view
+
+
+@pytest.mark.parametrize(("kind", "type_name"), EVERY_TYPE)
+def test_an_effect_leaves_the_previous_view_as_it_was(kind: str, type_name: str) -> None:
+    previous = full_view(kind)
+    kept = copy.deepcopy(previous)
+
+    apply(kind, dict(previous), type_name, "2010-06-01", 99, **example(kind, type_name))
+
+    assert previous == kept  # no list or item of the previous view was edited in place
