@@ -39,7 +39,7 @@ from registry.view_rows import (
     timeline_row,
     world_fact,
 )
-from registry.view_tables import add_members, insert_segments, insert_timeline, track
+from registry.view_tables import SEGMENT_COLUMNS, TIMELINE_COLUMNS, track
 
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
 
@@ -139,11 +139,12 @@ class BulkLoad:
             workers: int | None = None) -> None:
         """Load every record after `after_record`, then make the indexes and end the load.
 
-        `workers`: processes that work out rows beside this one (None: one fewer than the
-        machine's cores when the log is long enough to pay for starting them).
+        `workers`: processes that work out rows beside this one, which writes them (None: as
+        many as the machine has cores, up to 8, when the log is long enough to pay for
+        starting them; this process mostly waits on the database, so it needs no core of its own).
         """
         if workers is None:
-            workers = max(1, (os.cpu_count() or 1) - 1) if self.until >= PARALLEL_FROM else 0
+            workers = min(8, os.cpu_count() or 1) if self.until >= PARALLEL_FROM else 0
         with _without_cycle_collection():
             for rows in self._folded(self._chunks(after_record, batch), workers):
                 self._write(rows)
@@ -190,12 +191,15 @@ class BulkLoad:
             return
         with self.database.write(durable=False) as raw:
             cursor = raw.versioned(self.version)
-            cursor.executemany("INSERT INTO {records} (id, kind, registered_position) VALUES (?,?,?)", rows.records)
-            cursor.executemany("INSERT INTO {heads} (record, kind, head) VALUES (?,?,?)", rows.heads)
-            cursor.executemany("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", rows.days)
-            add_members(cursor, rows.members)
-            insert_segments(cursor, rows.segments)
-            insert_timeline(cursor, rows.timeline)
+            for table, columns, table_rows in (
+                ("records", ("id", "kind", "registered_position"), rows.records),
+                ("heads", ("record", "kind", "head"), rows.heads),
+                ("head_days", ("record", "sys_from", "last_day"), rows.days),
+                ("series_members", ("series", "meeting"), rows.members),  # records are disjoint: no duplicates
+                ("view_segments", SEGMENT_COLUMNS, rows.segments),
+                ("timeline", TIMELINE_COLUMNS, rows.timeline),
+            ):
+                cursor.insert_rows(table, columns, table_rows)
             cursor.execute("UPDATE {projection_tables} SET loaded_through = ? WHERE version = ?",
                            (rows.last_record, self.version))
 

@@ -16,6 +16,7 @@ from registry.config import StoreConfig
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
 VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members"})
+COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
 LAYOUT = 2  # the projection tables' layout; a version of another layout is rebuilt
 
 
@@ -60,6 +61,19 @@ class Cursor:
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.raw.executemany(self.database.sql(statement, self.version), [tuple(r) for r in rows])
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows into a registry table (`table` is its bare name), many of them the
+        fastest way the engine has: COPY on PostgreSQL."""
+        if not rows:
+            return
+        name = self.database.sql(f"{{{table}}}", self.version)
+        if self.database.engine == "postgres" and len(rows) >= COPY_FROM:
+            with self.raw.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
 
     def one(self) -> Any:
         return self.raw.fetchone()

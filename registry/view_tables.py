@@ -7,6 +7,8 @@ from typing import Any
 from registry.database import Cursor
 
 NAME = "views"
+SEGMENT_COLUMNS = ("record", "valid_from", "sys_from", "sys_to", "state")
+TIMELINE_COLUMNS = ("record", "position", "valid_lower", "valid_upper", "state", "effective")
 
 
 def tracking_name(cursor: Cursor) -> str:
@@ -35,11 +37,8 @@ def add_members(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
 
 
 def insert_segments(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
-    cursor.executemany(
-        "INSERT INTO {view_segments} (record, valid_from, sys_from, sys_to, state) VALUES (?,?,?,?,?)", rows)
+    cursor.insert_rows("view_segments", SEGMENT_COLUMNS, rows)
 
 
 def insert_timeline(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
-    cursor.executemany(
-        "INSERT INTO {timeline} (record, position, valid_lower, valid_upper, state, effective)"
-        " VALUES (?,?,?,?,?,?)", rows)
+    cursor.insert_rows("timeline", TIMELINE_COLUMNS, rows)
