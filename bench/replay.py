@@ -2,7 +2,9 @@
 
   bare        the `eventsourcing` library alone on the same store: `recorder.select_notifications`
               in batches of 1000 and `mapper.to_domain_event` for each (what any replay pays)
-  rebuild     `ViewProjection.rebuild()`: every view built again from zero beside the live ones
+  rebuild     `ViewProjection.rebuild()`: every view loaded again from zero beside the live ones,
+              record by record, with worker processes as the registry picks them (one per core
+              for a log of 50,000 events or more), then switched to
   verify      `Auditor.verify(projections=False)`: hash chain, positions, versions, the event
               store's own copy of every event
   verify+     `Auditor.verify()`: the same, then the log replayed into a fresh projection

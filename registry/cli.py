@@ -205,7 +205,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     with tqdm(desc="import", unit="event", file=sys.stderr, disable=args.quiet) as bar:
         result = import_lines(registry.store, read, bar.update)
-    registry.projection.catch_up()
+    with tqdm(desc="views", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+        registry.projection.refresh(bar.update)
     print(f"imported {result['written']} events, skipped {result['skipped']} already present")
     return 0
 

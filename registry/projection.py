@@ -1,8 +1,9 @@
 """The view projection: follows the global log and keeps bitemporal view segments.
 
 Each batch runs in one transaction that also moves the tracking position, so
-every event is applied exactly once, a crash resumes where it stopped, and a
-rebuild is a reset followed by a catch-up.
+every event is applied exactly once and a crash resumes where it stopped. A
+rebuild bulk-loads a new version beside the active one (`bulk_load`), lets it
+catch up, and switches to it.
 
 Segment rows carry the system positions between which they were the record's
 knowledge (`sys_from` <= P < `sys_to`) and the first valid day they hold for.
@@ -44,6 +45,7 @@ from registry.view_tables import (
     tracking_name,
 )
 
+REFRESH_BY_REBUILD = 10_000  # events behind, and more than the views hold: rebuilding is faster
 log = logging.getLogger(__name__)
 
 
@@ -94,6 +96,17 @@ class ViewProjection:
                 progress(count)
             if count < batch:
                 return position
+
+    def refresh(self, progress: Callable[[int], object] | None = None, rebuild_from: int = REFRESH_BY_REBUILD) -> int:
+        """Bring the views up to the log: event by event or, when most of the log is new to
+        them (after an import), by a rebuild beside them, which loads far faster. Returns
+        the position the views have applied."""
+        with self.database.read() as cursor:
+            logged = int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+            applied = tracked_position(self.active(cursor))
+        if logged - applied >= max(rebuild_from, applied):
+            return self.rebuild(progress=progress)[1]
+        return self.catch_up(progress=progress)
 
     def _advance(self, cursor: Cursor, batch: int, until: int | None = None) -> tuple[int, int]:
         """Apply up to `batch` events after the version's position (to `until`); tracking in the same transaction."""

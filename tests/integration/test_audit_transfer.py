@@ -62,9 +62,10 @@ def export(registry: Registry, after: int = 0) -> list[str]:
 
 
 def load(registry: Registry, lines: list[str]) -> dict[str, int]:
-    """Import `lines`, then bring the views up to date as `registry import` does."""
+    """Import `lines`, then bring the views up to date as `registry import` does (rebuilding
+    them when ten events or more, and more than they hold, are new to them)."""
     result = import_lines(registry.store, lambda: iter(lines))
-    registry.projection.catch_up()
+    registry.projection.refresh(rebuild_from=10)
     return result
 
 
@@ -138,6 +139,7 @@ def test_import_into_an_empty_store_reproduces_the_log(original: Registry, copy:
     result = load(copy, export(original))
 
     assert result == {"read": 24, "written": 24, "skipped": 0}
+    assert copy.projection.active_version() == 2  # the whole log was new to the views: rebuilt beside them
     # The same positions, times of recording, hashes and envelopes: the copy verifies against the original's head.
     assert log_rows(copy) == log_rows(original)
     assert copy.reader.head() == original.reader.head()
@@ -170,6 +172,7 @@ def test_import_completes_a_partly_filled_store(original: Registry, copy: Regist
     # An earlier import stopped after the agreement's scope extension (position 8).
     load(copy, export(original)[:8])
     assert copy.reader.head() == last_position(original, 8)
+    assert copy.projection.active_version() == 1  # eight events: caught up one by one
 
     lines = export(original) if rest == "the whole file" else export(original, after=8)
     result = load(copy, lines)
