@@ -141,9 +141,9 @@ class Database:
     def write(self, lock: str | None = None, durable: bool = True) -> Iterator[Cursor]:
         """A write transaction; `lock` names a lock held until commit (one writer per name).
 
-        `durable=False` is for what can be rebuilt from the log (projections): on
-        SQLite its commit does not wait for the disk; a crash can only lose such
-        transactions whole, never corrupt them, and the next catch-up redoes them.
+        `durable=False` is for what can be rebuilt from the log (projections): its
+        commit does not wait for the disk; a crash can only lose such transactions
+        whole, never corrupt them, and the next catch-up redoes them.
         """
         if self.engine == "sqlite":
             with self.datastore.get_connection(commit=True) as conn:
@@ -170,6 +170,8 @@ class Database:
             return
         with self.datastore.transaction(commit=True) as raw:
             cursor = Cursor(raw, self)
+            if not durable:  # the commit does not wait for the WAL flush; a crash loses it whole or not at all
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
             if lock:
                 self.lock(cursor, lock)
             yield cursor
