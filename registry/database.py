@@ -98,13 +98,10 @@ class Database:
 
     @classmethod
     def open(cls, config: StoreConfig, name: str) -> Database:
-        """The store's database for a process that only reads it (no tables are made);
-        `name` is the event store's application name. Close it with `close()`."""
+        """The store's database for a process that only reads it, such as a rebuild's worker
+        (no tables are made); `name` is the event store's application name."""
         env = Environment(name, config.library_env())
         return cls(InfrastructureFactory.construct(env).datastore, config)  # type: ignore[attr-defined]
-
-    def close(self) -> None:
-        self.datastore.close()
 
     def table(self, name: str) -> str:
         return f'"{self.schema}".{name}' if self.engine == "postgres" else name
