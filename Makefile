@@ -20,7 +20,7 @@ test: $(BIN)/.installed
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check events registry api tests bench
+	$(BIN)/ruff check events registry api commandline tests bench
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed

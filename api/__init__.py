@@ -12,8 +12,8 @@ from flask_smorest import Api
 
 from api import audit, feeds, log, ops, records, subscriptions
 from api.errors import register_error_handlers
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 
 class RegistryApi(Api):

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 from api.auth import check_reader
 from api.common import Blueprint, registry, respond
 from api.schemas import MAX_POSITION, Query
-from registry.transfer import export_lines
+from registry.audit.transfer import export_lines
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Prove the log intact; export it")
 

@@ -18,11 +18,11 @@ from marshmallow import RAISE, fields, validate
 from api.auth import check_reader
 from api.common import Blueprint, registry
 from api.schemas import KINDS, MAX_POSITION, SLUG, TYPES, Query
-from registry.atom import feed_document
-from registry.calendar import meetings_calendar
 from registry.errors import BadQuery
-from registry.feeds import EventFilter, Subscription, last_position, seconds_from_env
-from registry.webhook_delivery import WebhookDelivery
+from registry.feeds.atom import feed_document
+from registry.feeds.calendar import meetings_calendar
+from registry.feeds.delivery import WebhookDelivery
+from registry.feeds.follower import EventFilter, Subscription, last_position, seconds_from_env
 
 blp = Blueprint("feeds", __name__, url_prefix="/v1", description="Live and syndicated feeds of the log")
 POSITION = re.compile(r"^[0-9]{1,18}$")

@@ -72,7 +72,7 @@ def fresh_stores(database: str | None, names: Sequence[str]) -> Iterator[dict[st
 def registry_command() -> list[str]:
     """The `registry` command of this interpreter's environment."""
     script = Path(sys.executable).with_name("registry")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "registry.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "commandline"]
 
 
 def create_token(database: str, name: str, role: str) -> str:

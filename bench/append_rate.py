@@ -33,8 +33,8 @@ from _common import add_database_argument, create_token, engine_name, fresh_stor
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 FIRST_DAY = dt.date(1990, 1, 1)
 TARGET = 0.5

@@ -31,8 +31,8 @@ from typing import Any
 import requests
 from _common import add_database_argument, engine_name, fresh_stores, percentile, server, table
 
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 FIRST_DAY = dt.date(1990, 1, 1)
 TARGET = 1.5

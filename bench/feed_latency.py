@@ -32,7 +32,7 @@ from typing import Any
 import requests
 from _common import add_database_argument, create_token, fresh_stores, percentile, registry_command, table
 
-from registry.serve import max_streams
+from commandline.serve import max_streams
 
 BODY = "ru-eu-readmission-joint-committee"
 TARGET_MS = 50.0

@@ -46,11 +46,11 @@ from typing import Any
 
 from _common import add_database_argument, engine_name, fresh_stores, table
 
-from registry.chain import GENESIS, envelope_hash, format_instant
-from registry.config import StoreConfig
+from registry.audit.transfer import cloud_event, export_lines, import_lines
+from registry.log.chain import GENESIS, envelope_hash, format_instant
 from registry.seed import seed
 from registry.service import Registry
-from registry.transfer import cloud_event, export_lines, import_lines
+from registry.settings import StoreConfig
 
 TARGET = 0.5
 SOURCE = "urn:cooperation-registry"
@@ -180,7 +180,7 @@ def synthesise(lines: list[str], count: int, path: Path) -> None:
 def run_phase(phase: str, url: str, file: str, count: int) -> int:
     """Run one phase; returns how many events it went through."""
     if phase == "bare":
-        from registry.store import RegistryStore
+        from registry.log.store import RegistryStore
 
         store = RegistryStore(StoreConfig.from_url(url))
         done, start = 0, 1

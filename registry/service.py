@@ -32,18 +32,18 @@ from events import (
     references,
 )
 from events.ids import RECORD_ID_PATTERN, is_record_id
+from events.temporal import read_log
 from events.text import text_problems
-from registry.audit import Auditor
-from registry.chain import canonical
-from registry.config import StoreConfig
+from registry.audit.verify import Auditor
 from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, StoreBusy
-from registry.feeds import LogFollower
-from registry.projection import ViewProjection
-from registry.reader import Reader
-from registry.store import Record, RegistryStore, record_uuid, setup_lock
-from registry.temporal import read_log
+from registry.feeds.follower import LogFollower
+from registry.feeds.webhooks import Webhooks
+from registry.log.chain import canonical
+from registry.log.store import Record, RegistryStore, record_uuid, setup_lock
+from registry.settings import StoreConfig
 from registry.tokens import Tokens
-from registry.webhooks import Webhooks
+from registry.views.projection import ViewProjection
+from registry.views.reader import Reader
 
 COMMON = ("sources", "note")
 ATTEMPTS = 50  # optimistic retries when another process appended to the same record first

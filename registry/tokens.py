@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from eventsourcing.persistence import IntegrityError
 
-from registry.chain import utc_now
-from registry.database import Database
 from registry.errors import Conflict, Invalid, NotFound
+from registry.log.chain import utc_now
+from registry.log.database import Database
 
 ROLES = ("reader", "editor", "admin")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")

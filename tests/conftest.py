@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 RUN_ID = uuid.uuid4().hex[:8]
 

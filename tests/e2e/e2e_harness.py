@@ -28,7 +28,7 @@ def cli(*args: str, database: str | None, cwd: Path | None = None,
     """Run `registry ARGS --database DATABASE` (or just `registry ARGS`) and return what it printed."""
     where = ["--database", database] if database is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "registry.cli", *args, *where],
+        [sys.executable, "-m", "commandline", *args, *where],
         capture_output=True, text=True, timeout=timeout, cwd=cwd, env=_env(),
     )
 
@@ -72,7 +72,7 @@ class Server:
         self.stderr = self.logs / f"serve-{port}.err"
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "registry.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                [sys.executable, "-m", "commandline", "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--workers", "2", "--threads", "8", "--database", self.database],
                 stdout=out, stderr=err, env=_env(self.env), start_new_session=True,
             )

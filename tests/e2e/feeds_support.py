@@ -140,7 +140,7 @@ class ProjectWorker:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"project-{self.runs}.err").open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "registry.cli", "project", "--interval", "0.2", "--database", self.database],
+                [sys.executable, "-m", "commandline", "project", "--interval", "0.2", "--database", self.database],
                 stdout=subprocess.DEVNULL, stderr=err, env=registry_env(self.env), start_new_session=True,
             )
         return self

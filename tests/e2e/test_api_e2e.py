@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from e2e_harness import Server
 
-from registry.chain import GENESIS, envelope_hash
+from registry.log.chain import GENESIS, envelope_hash
 
 VISA = "ru-eu-visa-facilitation-agreement"
 PCA = "ru-eu-partnership-and-cooperation-agreement"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from e2e_harness import Server, cli
 
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 SIGNED = 6  # the readmission agreement's signature, valid 2006
 
@@ -70,7 +70,7 @@ def move_signature_to_2005(url: str) -> None:
 def import_from_stdin(path: Path, database: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     with path.open() as stdin:
-        return subprocess.run([sys.executable, "-m", "registry.cli", "import", "-", "--quiet", "--database", database],
+        return subprocess.run([sys.executable, "-m", "commandline", "import", "-", "--quiet", "--database", database],
                               stdin=stdin, capture_output=True, text=True, timeout=120, env=env)
 
 

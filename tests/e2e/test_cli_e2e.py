@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from e2e_harness import Server, cli, create_token
 
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 READMISSION = "ru-eu-readmission-agreement"
 SEED_WRITES = 20

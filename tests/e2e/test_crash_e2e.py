@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from e2e_harness import Server, create_token
 
-from registry.chain import GENESIS, envelope_hash
+from registry.log.chain import GENESIS, envelope_hash
 
 # Bilateral implementing protocols to the readmission agreement, one per editor thread.
 PROTOCOLS = {

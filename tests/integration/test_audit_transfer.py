@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from registry.chain import GENESIS, envelope_hash
-from registry.config import StoreConfig
+from registry.audit.transfer import export_lines, import_lines
 from registry.errors import Conflict, Invalid
+from registry.log.chain import GENESIS, envelope_hash
 from registry.seed import seed
 from registry.service import Registry
-from registry.transfer import export_lines, import_lines
+from registry.settings import StoreConfig
 
 AGREEMENT = "ru-eu-readmission-agreement"
 MEETING_16 = "ru-eu-readmission-joint-committee-16"

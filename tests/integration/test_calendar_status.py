@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from registry.calendar import meetings_calendar
+from registry.feeds.calendar import meetings_calendar
 from registry.seed import seed
 from registry.service import Registry
 

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from registry.config import StoreConfig
 from registry.errors import PreconditionFailed, RegistryError
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 FRONTEX = "frontex"
 EDITOR = "registry-editor"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 
-from registry.config import StoreConfig
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 
 def start(url: str) -> int:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from registry.config import StoreConfig
-from registry.feeds import EventFilter, LogFollower, Subscription, TooManyStreams
+from registry.feeds.follower import EventFilter, LogFollower, Subscription, TooManyStreams
 from registry.seed import seed
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 COMMITTEE_17 = "ru-eu-readmission-joint-committee-17"
 SOFIA = "ru-eu-migration-dialogue-sofia-2018"

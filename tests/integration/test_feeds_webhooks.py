@@ -14,10 +14,10 @@ from standardwebhooks.webhooks import Webhook
 
 from api import create_app
 from registry.errors import Invalid
+from registry.feeds.delivery import DeliverySettings, WebhookDelivery
+from registry.feeds.webhooks import check_target, is_public
 from registry.seed import seed
 from registry.service import Registry
-from registry.webhook_delivery import DeliverySettings, WebhookDelivery
-from registry.webhooks import check_target, is_public
 
 FAST = DeliverySettings(timeout=5.0, backoff=0.05, backoff_max=0.2, lease=30.0, tick=0.05, allow_private=True)
 COMMITTEE = "ru-eu-readmission-joint-committee"

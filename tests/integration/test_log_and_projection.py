@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from registry.chain import envelope_hash
+from events.temporal import read_log, segments
 from registry.errors import NotFound
+from registry.log.chain import envelope_hash
 from registry.seed import seed
 from registry.service import Registry
-from registry.temporal import read_log, segments
 
 AGREEMENT = "ru-eu-readmission-agreement"
 EDITOR = "registry-editor"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from events import ValidTime, meeting_status
+from events.temporal import read_log, segments
 from registry.service import Registry
-from registry.temporal import read_log, segments
 
 EDITOR = "registry-editor"
 AGREEMENT = "ru-eu-readmission-agreement"

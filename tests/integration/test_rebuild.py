@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from registry.config import StoreConfig
 from registry.errors import NotFound
 from registry.seed import seed
 from registry.service import Registry
+from registry.settings import StoreConfig
 
 AGREEMENT = "ru-eu-readmission-agreement"
 COMMITTEE = "ru-eu-readmission-joint-committee"

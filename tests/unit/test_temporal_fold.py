@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from events import CATALOGUE, ValidTime
-from registry.temporal import BEFORE_ALL, Knowledge, read_log, segments
+from events.temporal import BEFORE_ALL, Knowledge, read_log, segments
 
 AGREEMENT = "ru-eu-readmission-agreement"
 READMISSION = {"title": "Agreement on Readmission", "short_title": "Readmission Agreement",

@@ -25,11 +25,11 @@ from typing import Any
 
 import orjson
 
-from registry.config import StoreConfig
-from registry.database import Database
-from registry.store import RegistryStore
-from registry.temporal import BEFORE_ALL, dump_state
-from registry.view_rows import (
+from events.temporal import BEFORE_ALL, dump_state
+from registry.log.database import Database
+from registry.log.store import RegistryStore
+from registry.settings import StoreConfig
+from registry.views.rows import (
     ALIVE,
     appended,
     appends_after,
@@ -39,7 +39,7 @@ from registry.view_rows import (
     timeline_row,
     world_fact,
 )
-from registry.view_tables import SEGMENT_COLUMNS, TIMELINE_COLUMNS, track
+from registry.views.tables import SEGMENT_COLUMNS, TIMELINE_COLUMNS, track
 
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
 

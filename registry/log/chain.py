@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry.database import Cursor
+from registry.log.database import Cursor
 
 GENESIS = "0" * 64
 

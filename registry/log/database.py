@@ -11,7 +11,7 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError
 from eventsourcing.utils import Environment
 
-from registry.config import StoreConfig
+from registry.settings import StoreConfig
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.

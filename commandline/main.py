@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from events import parse_day, parse_instant
-from registry.config import ConfigError, StoreConfig
 from registry.errors import RegistryError
+from registry.settings import ConfigError, StoreConfig
 
 
 class CommandError(Exception):
@@ -39,7 +39,7 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from registry.serve import serve
+    from commandline.serve import serve
 
     os.environ["REGISTRY_DATABASE"] = database(args) or ""
     registry = _registry(args)
@@ -132,7 +132,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     delivery = None
     if not args.no_webhooks:
-        from registry.webhook_delivery import WebhookDelivery
+        from registry.feeds.delivery import WebhookDelivery
 
         delivery = WebhookDelivery(registry.database, registry.feed).start()
     print(f"projector at position {position}, following the log every {args.interval}s"
@@ -163,7 +163,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from registry.transfer import export_lines
+    from registry.audit.transfer import export_lines
 
     registry = _registry(args)
     head = registry.reader.head()["position"]
@@ -185,7 +185,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from registry.transfer import check_file, import_lines
+    from registry.audit.transfer import check_file, import_lines
 
     path = args.file
     if path == "-":  # standard input is read twice: keep a copy

@@ -28,12 +28,12 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from registry.chain import format_instant
-from registry.database import Cursor, Database
+from registry.audit.transfer import cloud_event
 from registry.errors import Invalid
-from registry.feeds import LogFollower, last_position, read_events, seconds_from_env
-from registry.transfer import cloud_event
-from registry.webhooks import Target, check_target, event_filter, private_targets_allowed
+from registry.feeds.follower import LogFollower, last_position, read_events, seconds_from_env
+from registry.feeds.webhooks import Target, check_target, event_filter, private_targets_allowed
+from registry.log.chain import format_instant
+from registry.log.database import Cursor, Database
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"

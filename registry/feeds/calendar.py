@@ -22,8 +22,8 @@ from icalendar import Calendar, Event
 
 from events import ValidTime, meeting_status
 from registry.errors import NotFound
-from registry.reader import SERIES_KINDS, Reader
-from registry.store import record_uuid
+from registry.log.store import record_uuid
+from registry.views.reader import SERIES_KINDS, Reader
 
 LATEST = dt.date(9999, 12, 30)  # as of: every fact with a valid time applies
 STATUS = {"held": "CONFIRMED", "in_progress": "CONFIRMED", "scheduled": "TENTATIVE", "overdue": "TENTATIVE",

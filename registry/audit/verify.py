@@ -20,12 +20,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from registry.chain import GENESIS, envelope_hash, log_head
-from registry.database import Cursor
 from registry.errors import BadQuery, StoreBusy
-from registry.store import RegistryStore, record_uuid
-from registry.view_rows import ALIVE
-from registry.view_tables import tracked_position
+from registry.log.chain import GENESIS, envelope_hash, log_head
+from registry.log.database import Cursor
+from registry.log.store import RegistryStore, record_uuid
+from registry.views.rows import ALIVE
+from registry.views.tables import tracked_position
 
 BATCH = 1000
 ENVELOPE_COLUMNS = ("position", "id", "record", "kind", "type", "version", "recorded_at", "hash")

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from registry.bulk_load import BulkLoad
-from registry.database import LAYOUT, Cursor, Database
-from registry.temporal import BEFORE_ALL, dump_state
-from registry.view_rows import (
+from events.temporal import BEFORE_ALL, dump_state
+from registry.log.database import LAYOUT, Cursor, Database
+from registry.views.bulk_load import BulkLoad
+from registry.views.rows import (
     ALIVE,
     Head,
     appended,
@@ -35,7 +35,7 @@ from registry.view_rows import (
     timeline_row,
     world_fact,
 )
-from registry.view_tables import (
+from registry.views.tables import (
     NAME,
     add_members,
     insert_segments,

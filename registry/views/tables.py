@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.database import Cursor
+from registry.log.database import Cursor
 
 NAME = "views"
 SEGMENT_COLUMNS = ("record", "valid_from", "sys_from", "sys_to", "state")

@@ -3,7 +3,7 @@
 A subscription's `position` is its cursor in the global log: every event at or
 below it has been delivered (acknowledged with a 2xx) or did not match its
 filters. It is stored after each acknowledgement, so a restart neither loses
-nor re-sends an acknowledged delivery. `registry.webhook_delivery` delivers.
+nor re-sends an acknowledged delivery. `registry.feeds.delivery` delivers.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from events import CATALOGUE
 from events.ids import RECORD_ID_PATTERN, is_event_id
-from registry.chain import canonical, utc_now
-from registry.database import Database
 from registry.errors import Invalid, NotFound
-from registry.feeds import EventFilter, last_position
+from registry.feeds.follower import EventFilter, last_position
+from registry.log.chain import canonical, utc_now
+from registry.log.database import Database
 
 PUBLIC_FIELDS = ("id", "url", "types", "kinds", "records", "status", "position", "failures", "delivered",
                  "last_error", "last_error_at", "last_delivered_at", "next_attempt_at", "created_at",

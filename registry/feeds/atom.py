@@ -22,9 +22,9 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from events import CATALOGUE
-from registry.database import Database
 from registry.errors import NotFound
-from registry.feeds import EventFilter, last_position, read_events
+from registry.feeds.follower import EventFilter, last_position, read_events
+from registry.log.database import Database
 
 HISTORY = "http://purl.org/syndication/history/1.0"
 ATOM = "http://www.w3.org/2005/Atom"

@@ -13,12 +13,12 @@ import orjson
 
 from events import CATALOGUE, ValidTime, meeting_status
 from events.ids import is_event_id, is_record_id
-from registry.chain import format_instant, log_head, utc_now
-from registry.database import Cursor, Database
+from events.temporal import read_log
 from registry.errors import NotFound
-from registry.projection import ViewProjection
-from registry.temporal import read_log
-from registry.view_tables import tracked_position
+from registry.log.chain import format_instant, log_head, utc_now
+from registry.log.database import Cursor, Database
+from registry.views.projection import ViewProjection
+from registry.views.tables import tracked_position
 
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")

@@ -22,10 +22,10 @@ from marshmallow import ValidationError
 from events import CATALOGUE, META_TYPES, ValidTime
 from events.ids import is_event_id
 from events.text import text_problems
-from registry.chain import GENESIS, ChainBroken, VersionSkipped, envelope_hash
-from registry.database import Database
 from registry.errors import Conflict, Invalid
-from registry.store import Record, RegistryStore, record_uuid
+from registry.log.chain import GENESIS, ChainBroken, VersionSkipped, envelope_hash
+from registry.log.database import Database
+from registry.log.store import Record, RegistryStore, record_uuid
 
 BATCH = 1000
 

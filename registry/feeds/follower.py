@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.config import StoreConfig
-from registry.database import Cursor, Database
 from registry.errors import StoreBusy
+from registry.log.database import Cursor, Database
+from registry.settings import StoreConfig
 
 PAGE = 500
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from events import Fact, ValidTime
-from registry.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_log, segments
+from events.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_log, segments
 
 ALIVE = 2**62  # the sys_to of a row that is still the record's knowledge
 Head = dict[str, Any]  # {kind, last_day, last_order, last_state}: what the fast path needs of a record

@@ -17,11 +17,11 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from eventsourcing.utils import retry
+from eventsourcing.utils import register_topic, retry
 
-from registry.chain import record_in_log
-from registry.config import StoreConfig
-from registry.database import Cursor, Database
+from registry.log.chain import record_in_log
+from registry.log.database import Cursor, Database
+from registry.settings import StoreConfig
 
 RECORD_NAMESPACE = uuid.UUID("6f1c1d2e-8a53-4c4e-9d35-0c5f2a7b9e11")
 
@@ -74,6 +74,10 @@ class Record(Aggregate):
             data=data, sources=sources, note=note, actor=actor,
         )
         return self.pending_events[-1]  # type: ignore[return-value]
+
+
+# Events stored before the store moved to `registry.log.store` name its old module.
+register_topic("registry.store:Record", Record)
 
 
 class SQLiteRegistryRecorder(SQLiteApplicationRecorder):

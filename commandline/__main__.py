@@ -1,0 +1,5 @@
+import sys
+
+from commandline.main import main
+
+sys.exit(main())
