@@ -7,7 +7,6 @@ Every stream of a process reads from that process's one log follower
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -21,12 +20,12 @@ from api.schemas import KINDS, MAX_POSITION, SLUG, TYPES, Query
 from registry.errors import BadQuery
 from registry.feeds.atom import feed_document
 from registry.feeds.calendar import meetings_calendar
-from registry.feeds.delivery import WebhookDelivery
-from registry.feeds.follower import EventFilter, Subscription, last_position, seconds_from_env
+from registry.feeds.delivery import DeliverySettings, WebhookDelivery
+from registry.feeds.follower import EventFilter, Subscription, last_position
+from registry.settings import Settings
 
 blp = Blueprint("feeds", __name__, url_prefix="/v1", description="Live and syndicated feeds of the log")
 POSITION = re.compile(r"^[0-9]{1,18}$")
-ON = ("on", "1", "true", "yes")
 
 
 class StreamQuery(Query):
@@ -138,14 +137,8 @@ def calendar(series: str | None = None) -> Response:
     return response
 
 
-def install(app: Flask) -> None:
-    """Feed settings from the environment; wake the follower after writes; deliver webhooks if asked."""
-    env = os.environ.get
-    app.config.setdefault("SSE_HEARTBEAT", seconds_from_env("REGISTRY_SSE_HEARTBEAT", 15.0))
-    app.config.setdefault("MAX_STREAMS", int(env("REGISTRY_MAX_STREAMS") or 0) or None)
-    app.config.setdefault("FEED_PAGE_SIZE", int(env("REGISTRY_FEED_PAGE_SIZE") or 100))
-    app.config.setdefault("BASE_URL", env("REGISTRY_BASE_URL") or None)
-    app.config.setdefault("DELIVER_WEBHOOKS", env("REGISTRY_DELIVER_WEBHOOKS", "off").lower() in ON)
+def install(app: Flask, settings: Settings) -> None:
+    """Wake the follower after writes; deliver webhooks from this process if the settings say so."""
     feed = app.extensions["registry"].feed
 
     @app.after_request
@@ -155,9 +148,10 @@ def install(app: Flask) -> None:
             feed.wake()
         return response
 
-    if app.config["DELIVER_WEBHOOKS"]:
+    if settings.deliver_webhooks == "on":
         registry_ = app.extensions["registry"]
-        app.extensions["webhook_delivery"] = WebhookDelivery(registry_.database, feed).start()
+        delivery = WebhookDelivery(registry_.database, feed, DeliverySettings.of(settings))
+        app.extensions["webhook_delivery"] = delivery.start()
 
 
 def stop(app: Flask) -> None:

@@ -33,8 +33,8 @@ from _common import add_database_argument, create_token, engine_name, fresh_stor
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.bootstrap import bootstrap
+from registry.settings import Settings, StoreConfig
 
 FIRST_DAY = dt.date(1990, 1, 1)
 TARGET = 0.5
@@ -100,7 +100,7 @@ def bare(url: str, records: int) -> Iterator[Run]:
 
 @contextmanager
 def in_process(url: str, records: int) -> Iterator[Run]:
-    registry = Registry(StoreConfig.from_url(url))
+    registry = bootstrap(Settings(database=url))
     ids = [f"bench-agency-{r}" for r in range(records)]
     for record_id in ids:
         registry.register("organisations", {"id": record_id, "name": record_id}, "bench")

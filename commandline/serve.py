@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from registry.settings import Settings
+
 
 class RegistryServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    """Gunicorn, loading the app in each worker (after fork) from the settings it was given."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
         self.options = options
         super().__init__()
 
@@ -21,15 +25,18 @@ class RegistryServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from api import create_app
 
-        return create_app()
+        return create_app(settings=self.settings)
 
 
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    # An event stream holds one thread of its worker for its life: streams get at most
-    # `max_streams(threads)` of them, so the other requests always find a free thread.
-    os.environ.setdefault("REGISTRY_MAX_STREAMS", str(max_streams(threads)))
-    os.environ.setdefault("REGISTRY_DELIVER_WEBHOOKS", "on")  # a delivery thread per worker; leases keep order
-    RegistryServer({
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    settings = settings.replace(
+        # An event stream holds one thread of its worker for its life: streams get at most
+        # `max_streams(threads)` of them, so the other requests always find a free thread.
+        max_streams=settings.max_streams or max_streams(threads),
+        # A delivery thread per worker; leases keep each subscription's order.
+        deliver_webhooks="on" if settings.deliver_webhooks == "auto" else settings.deliver_webhooks,
+    )
+    RegistryServer(settings, {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",

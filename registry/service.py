@@ -39,8 +39,9 @@ from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, Sto
 from registry.feeds.follower import LogFollower
 from registry.feeds.webhooks import Webhooks
 from registry.log.chain import canonical
-from registry.log.store import Record, RegistryStore, record_uuid, setup_lock
-from registry.settings import StoreConfig
+from registry.log.store import Record, RegistryStore, record_uuid
+from registry.log.writer import Commit, IdempotencyRecord, LogEntry, LogWriter
+from registry.settings import Settings
 from registry.tokens import Tokens
 from registry.views.projection import ViewProjection
 from registry.views.reader import Reader
@@ -51,24 +52,30 @@ STRIPES = 64  # in-process locks: threads appending to one record queue instead 
 
 
 class Registry:
-    """The application service: the store, its projection, reads and tokens."""
+    """The application service: the store and its log writer, the views, reads, feeds and tokens.
 
-    def __init__(self, config: StoreConfig | None = None) -> None:
-        self.config = config or StoreConfig.from_url()
-        with setup_lock(self.config):  # creating tables: one process at a time
-            self.store = RegistryStore(self.config)
-            self.database = self.store.database
-            self.projection = ViewProjection(self.database)
-            self.webhooks = Webhooks(self.database)
+    Made by `registry.bootstrap.bootstrap()`; constructing one does no work on the store
+    beyond opening it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config = settings.store
+        self.store = RegistryStore(self.config)
+        self.database = self.store.database
+        self.projection = ViewProjection(self.database)
+        self.webhooks = Webhooks(self.database, allow_private=settings.webhook_allow_private)
         self.reader = Reader(self.database, self.projection)
         self.tokens = Tokens(self.database)
         self.auditor = Auditor(self.store, self.projection)
-        self._record_locks = [threading.Lock() for _ in range(STRIPES)]
+        self.views_current = True  # False: the views are in an older layout (see registry.bootstrap.upgrade)
         # SQLite runs one writer at a time anyway: the views are written in the event's own
         # transaction. PostgreSQL keeps its event-table lock short and projects right after.
-        self._project_inline = self.projection.project_inline if self.config.engine == "sqlite" else None
-        # Feeds: this process's follower of the log (started on first use) and the webhook subscriptions.
-        self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None))
+        self.writer = LogWriter(self.store, self.projection.project_inline if self.config.engine == "sqlite" else None)
+        self._record_locks = [threading.Lock() for _ in range(STRIPES)]
+        # Feeds: this process's follower of the log (started on first use).
+        self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None),
+                                poll=settings.feed_poll, wait=settings.feed_wait)
 
     def close(self) -> None:
         self.feed.close()  # its thread reads the store: stop it first
@@ -225,22 +232,20 @@ class Registry:
                     raise PreconditionFailed(f"{record_id!r} changed since version {if_match}") from None
         raise Conflict(f"{record_id!r} kept changing while appending; try again")
 
-    def _save(self, aggregate: Record, entry: dict[str, Any], key: dict[str, Any] | None,
+    def _save(self, aggregate: Record, entry: LogEntry, key: dict[str, Any] | None,
               outcome: dict[str, Any]) -> dict[str, Any]:
-        stored: list[dict[str, Any]] = []
-        idempotency = None
+        """The one write: the event, its log entry and hash, the idempotency key and (SQLite) the
+        views in one transaction; then (PostgreSQL) the views. Returns the logged envelope."""
+        remembered = None
         if key:
-            idempotency = {k: key[k] for k in ("key", "actor", "fingerprint")}
-            idempotency["outcome"] = json.dumps(outcome)
-        projected: list[bool] = []
+            remembered = IdempotencyRecord(key["key"], key["actor"], key["fingerprint"], json.dumps(outcome))
         try:
-            self.store.save(aggregate, log_entries=[entry], stored=stored, idempotency=idempotency,
-                            project=self._project_inline, projected=projected)
+            committed = self.writer.commit(Commit([aggregate], [entry], remembered))
         except OperationalError as error:
             raise StoreBusy(f"the store is busy: {error}") from error
-        if projected != [True]:
+        if not committed.views_applied:
             self.projection.catch_up()  # not projected with the event: bring the views up to it
-        return stored[0]
+        return committed.envelopes[0]
 
     def _idempotency(self, actor: str, key: str | None, request: Any) -> dict[str, Any] | None:
         if key is None:
@@ -342,7 +347,7 @@ def _load(schema: Any, data: Mapping[str, Any], errors: dict[str, Any], partial:
         return None
 
 
-def _entry(aggregate: Record, event: Any, kind: str, record_id: str) -> dict[str, Any]:
+def _entry(aggregate: Record, event: Any, kind: str, record_id: str) -> LogEntry:
     """The log entry of an event, before the log gives it a position, time and hash."""
     valid = getattr(event, "valid", None)
     bounds = ValidTime.parse(valid).bounds() if valid else {"valid_lower": None, "valid_upper": None}
@@ -353,7 +358,8 @@ def _entry(aggregate: Record, event: Any, kind: str, record_id: str) -> dict[str
         "version": event.originator_version,
         "type": getattr(event, "type", "registered"),
         "valid": valid,
-        **bounds,
+        "valid_lower": bounds["valid_lower"],
+        "valid_upper": bounds["valid_upper"],
         "data": event.data,
         "sources": event.sources,
         "note": event.note,

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from registry.bootstrap import bootstrap
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -62,6 +63,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def registry(store_url: str) -> Iterator[Registry]:
-    registry = Registry(StoreConfig.from_url(store_url))
+    registry = bootstrap(Settings(database=store_url))
     yield registry
     registry.close()

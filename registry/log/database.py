@@ -1,4 +1,5 @@
-"""One way to run SQL on either engine, sharing the event store's connection pool."""
+"""One way to run SQL on either engine, sharing the event store's connection pool, and the
+one place that opens connections of its own (PostgreSQL: setup lock, schema, LISTEN)."""
 
 from __future__ import annotations
 
@@ -267,3 +268,35 @@ class Database:
             for name in sorted(VERSIONED):
                 versioned.execute(f"DROP TABLE IF EXISTS {{{name}}}")
             cursor.execute("DELETE FROM {projection_tables} WHERE version = ?", (version,))
+
+
+def connect(config: StoreConfig) -> Any:
+    """A PostgreSQL connection of its own (autocommit), outside the store's pool."""
+    import psycopg
+
+    pg = dict(config.pg)
+    return psycopg.connect(
+        dbname=pg["POSTGRES_DBNAME"], host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
+        user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"], autocommit=True, connect_timeout=5,
+    )
+
+
+@contextmanager
+def setup_lock(config: StoreConfig) -> Iterator[None]:
+    """Hold while creating tables: on PostgreSQL, processes starting at once (gunicorn
+    workers, a projector) would otherwise race on the same DDL and fail."""
+    if config.engine != "postgres":
+        yield
+        return
+    with connect(config) as conn:
+        key = f"registry-setup:{config.schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def ensure_schema(config: StoreConfig) -> None:
+    with connect(config) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')

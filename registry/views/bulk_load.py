@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from events.temporal import BEFORE_ALL, dump_state
+from registry.log import reader as log
 from registry.log.database import Database
 from registry.log.store import RegistryStore
 from registry.settings import StoreConfig
@@ -110,12 +111,8 @@ class Rows:
 
 def fold_chunk(database: Database, chunk: Chunk) -> Rows:
     """Read a chunk's events and work out its rows."""
-    through = "" if chunk.through is None else " AND record <= ?"
     with database.read() as cursor:
-        found = cursor.execute(
-            f"SELECT record, envelope FROM {{event_log}} WHERE record > ?{through} AND position <= ?"
-            " ORDER BY record, position",
-            (chunk.after, *([] if chunk.through is None else [chunk.through]), chunk.until)).all()
+        found = log.records_in_order(cursor, chunk.after, chunk.through, chunk.until)
     rows, events = Rows(), list[dict[str, Any]]()
     for record, envelope in found:
         if events and events[0]["record"] != record:
@@ -161,9 +158,7 @@ class BulkLoad:
         """Whole records, about `batch` events each, found in the log's (record, position) index."""
         while True:
             with self.database.read() as cursor:
-                through = cursor.execute(
-                    "SELECT record FROM {event_log} WHERE record > ? AND position <= ? ORDER BY record, position"
-                    " LIMIT 1 OFFSET ?", (after, self.until, max(batch, 1) - 1)).scalar()
+                through = log.record_at_offset(cursor, after, self.until, max(batch, 1) - 1)
             yield Chunk(after, through, self.until)
             if through is None:
                 return

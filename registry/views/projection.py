@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from events.temporal import BEFORE_ALL, dump_state
+from registry.log import reader as log
 from registry.log.database import LAYOUT, Cursor, Database
 from registry.views.bulk_load import BulkLoad
 from registry.views.rows import (
@@ -46,7 +47,7 @@ from registry.views.tables import (
 )
 
 REFRESH_BY_REBUILD = 10_000  # events behind, and more than the views hold: rebuilding is faster
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class ViewProjection:
@@ -58,20 +59,31 @@ class ViewProjection:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        with database.write(lock=NAME) as cursor:
+
+    def prepare(self) -> bool:
+        """Make the active version's tables if there are none; returns False when they are
+        in an older layout, which `upgrade()` rebuilds."""
+        with self.database.write(lock=NAME) as cursor:
             cursor.execute(
                 "INSERT INTO {projection_versions} (name, version) VALUES ('active', 1) ON CONFLICT (name) DO NOTHING")
             active = self.active_version(cursor)
             layout = cursor.execute("SELECT layout FROM {projection_tables} WHERE version = ?", (active,)).scalar()
-            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
+            logged = log.last_position(cursor)
         if layout == LAYOUT:
-            return
+            return True
         if logged:
-            log.warning("the views of version %s are in an older layout: rebuilding them from the log", active)
-            self.rebuild()
-            return
-        database.drop_projection_tables(active)
-        database.create_projection_tables(active)
+            return False
+        self.database.drop_projection_tables(active)
+        self.database.create_projection_tables(active)
+        return True
+
+    def upgrade(self, progress: Callable[[int], object] | None = None) -> int:
+        """Bring the views to this version's layout and up to the log (rebuilding them when
+        their layout is older, or when most of the log is new to them); returns their position."""
+        if not self.prepare():
+            logger.warning("the views are in an older layout: rebuilding them from the log")
+            return self.rebuild(progress=progress)[1]
+        return self.refresh(progress=progress)
 
     def active_version(self, cursor: Cursor | None = None) -> int:
         if cursor is None:
@@ -102,7 +114,7 @@ class ViewProjection:
         them (after an import), by a rebuild beside them, which loads far faster. Returns
         the position the views have applied."""
         with self.database.read() as cursor:
-            logged = int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+            logged = log.last_position(cursor)
             applied = tracked_position(self.active(cursor))
         if logged - applied >= max(rebuild_from, applied):
             return self.rebuild(progress=progress)[1]
@@ -111,20 +123,16 @@ class ViewProjection:
     def _advance(self, cursor: Cursor, batch: int, until: int | None = None) -> tuple[int, int]:
         """Apply up to `batch` events after the version's position (to `until`); tracking in the same transaction."""
         position = tracked_position(cursor)
-        last = until if until is not None else 2**62
-        rows = cursor.execute(
-            "SELECT record, envelope FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-            (position, last, batch),
-        ).all()
+        envelopes = log.read_range(cursor, position, until, limit=batch)
         writes = _Batch(cursor)
-        writes.load_heads({row[0] for row in rows})
-        for row in rows:
-            writes.apply(orjson.loads(row[1]))
+        writes.load_heads({envelope["record"] for envelope in envelopes})
+        for envelope in envelopes:
+            writes.apply(envelope)
         writes.flush()
-        if rows:
-            position += len(rows)
+        if envelopes:
+            position += len(envelopes)
             track(cursor, position)
-        return position, len(rows)
+        return position, len(envelopes)
 
     def project_inline(self, cursor: Cursor, envelopes: list[dict[str, Any]]) -> bool:
         """Apply just-logged events inside the transaction that logs them, when the active
@@ -166,7 +174,7 @@ class ViewProjection:
             row = cursor.execute(
                 "SELECT layout, load_until, loaded_through FROM {projection_tables} WHERE version = ?",
                 (version,)).one()
-            head = int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+            head = log.last_position(cursor)
         if row is None or row[0] != LAYOUT:  # tables of an older layout, or none
             self.database.drop_projection_tables(version)
             load_until = head if until is None else min(until, head)
@@ -211,8 +219,7 @@ class ViewProjection:
 
     def behind(self) -> bool:
         with self.database.read() as cursor:
-            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0) > tracked_position(self.active(cursor))
+            return log.last_position(cursor) > tracked_position(self.active(cursor))
 
     def follow(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Catch up whenever the log is ahead, until `stop` is set; store errors are logged and retried."""
@@ -221,7 +228,7 @@ class ViewProjection:
                 if self.behind():
                     self.catch_up()
             except Exception:
-                log.exception("the projection could not catch up; retrying")
+                logger.exception("the projection could not catch up; retrying")
             stop.wait(interval)
 
     def reset(self) -> None:
@@ -325,10 +332,7 @@ class _Batch:
 
 def _refold(cursor: Cursor, record: str, position: int) -> Head:
     """Refold a record from its log up to `position`, replacing only the view rows that changed."""
-    envelopes = [orjson.loads(r[0]) for r in cursor.execute(
-        "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
-        (record, position)).all()]
-    folded = refold(record, envelopes)
+    folded = refold(record, log.record_events(cursor, record, position))
     alive = {r[0]: r[1] for r in cursor.execute(
         "SELECT valid_from, state FROM {view_segments} WHERE record = ? AND sys_to = ?",
         (record, ALIVE)).all()}

@@ -14,8 +14,9 @@ import orjson
 from events import CATALOGUE, ValidTime, meeting_status
 from events.ids import is_event_id, is_record_id
 from events.temporal import read_log
+from registry.clock import format_instant, utc_now
 from registry.errors import NotFound
-from registry.log.chain import format_instant, log_head, utc_now
+from registry.log import reader as log
 from registry.log.database import Cursor, Database
 from registry.views.projection import ViewProjection
 from registry.views.tables import tracked_position
@@ -52,10 +53,7 @@ class Reader:
         if known_at is None:
             return Point(day, utc_now(), projected)
         instant = format_instant(known_at)
-        known = cursor.execute(  # recorded_at never decreases with position
-            "SELECT position FROM {event_log} WHERE recorded_at <= ? ORDER BY recorded_at DESC, position DESC LIMIT 1",
-            (instant,)).scalar()
-        return Point(day, instant, min(projected, int(known or 0)))
+        return Point(day, instant, min(projected, log.position_known_at(cursor, instant)))
 
     # Record views
 
@@ -98,7 +96,7 @@ class Reader:
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             self._kind_at(cursor, record_id, point)
-            envelopes = self._envelopes(cursor, record_id, point.position)
+            envelopes = log.record_events(cursor, record_id, point.position)
         knowledge = read_log(envelopes)
         items = []
         for event_id, envelope in knowledge.envelopes.items():
@@ -142,15 +140,13 @@ class Reader:
     def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point,
               state: dict[str, Any] | None = None) -> dict[str, Any]:
         state = state or self._state(cursor, record_id, point)
-        version = cursor.execute(
-            "SELECT version FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position DESC LIMIT 1",
-            (record_id, point.position)).scalar()
+        version = log.record_version(cursor, record_id, point.position)
         fields = dict(state["view"])
         status = fields.pop("status")
         if kind == "meeting":
             status = meeting_status({**fields, "status": status}, point.day)
         view = {
-            "id": record_id, "kind": kind, "status": status, "version": int(version),
+            "id": record_id, "kind": kind, "status": status, "version": version or 0,
             "as_of": point.day.isoformat(), "known_at": point.known_at,
             "uncertain": state["uncertain"], **fields,
         }
@@ -240,44 +236,34 @@ class Reader:
 
     def events(self, after: int, limit: int, *, type: str | None = None, kind: str | None = None,
                record: str | None = None) -> dict[str, Any]:
-        clauses: builtins.list[str] = ["position > ?"]
-        params: builtins.list[Any] = [after]
-        for column, value in (("type", type), ("kind", kind), ("record", record)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        wanted = log.EventFilter.of(*([value] if value else [] for value in (type, kind, record)))
         with self.database.read() as cursor:
-            rows = cursor.execute(
-                f"SELECT envelope FROM {{event_log}} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
-                [*params, limit],
-            ).all()
-            last = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-        items = [orjson.loads(r[0]) for r in rows]
+            items = log.read_range(cursor, after, None, wanted, limit)
+            last = log.last_position(cursor)
         return {
             "items": items,
             "next": items[-1]["position"] if items else after,
-            "last_position": int(last or 0),
+            "last_position": last,
             "full": len(items) == limit,
         }
 
     def event(self, event_id: str) -> dict[str, Any]:
-        if not is_event_id(event_id):
+        found = None
+        if is_event_id(event_id):
+            with self.database.read() as cursor:
+                found = log.event(cursor, event_id)
+        if found is None:
             raise NotFound(f"no event {event_id!r}")
-        with self.database.read() as cursor:
-            row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
-        if row is None:
-            raise NotFound(f"no event {event_id!r}")
-        return orjson.loads(row[0])  # type: ignore[no-any-return]
+        return found
 
     def head(self) -> dict[str, Any]:
         with self.database.read() as cursor:
-            return log_head(cursor)
+            return log.head(cursor)
 
     def lag(self) -> tuple[int, int]:
         """(last logged position, last projected position)."""
         with self._read() as cursor:
-            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0), tracked_position(cursor)
+            return log.last_position(cursor), tracked_position(cursor)
 
     # Lookups for the commands
 
@@ -285,25 +271,15 @@ class Reader:
         if not is_record_id(record_id):
             return None
         with self.database.read() as cursor:
-            kind = cursor.execute(
-                "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
-        return str(kind) if kind else None
+            return log.record_kind(cursor, record_id)
 
     def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
         with self.database.read() as cursor:
-            return self._envelopes(cursor, record_id, None)
-
-    def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> builtins.list[dict[str, Any]]:
-        rows = cursor.execute(
-            "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
-            (record_id, position if position is not None else 2**62),
-        ).all()
-        return [orjson.loads(r[0]) for r in rows]
+            return log.record_events(cursor, record_id)
 
     def is_retracted(self, event_id: str) -> bool:
         with self.database.read() as cursor:
-            return cursor.execute(
-                "SELECT 1 FROM {event_log} WHERE target = ? AND type = 'retracted'", (event_id,)).one() is not None
+            return log.is_retracted(cursor, event_id)
 
     def idempotency(self, actor: str, key: str) -> tuple[str, str] | None:
         with self.database.read() as cursor:

@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from api import create_app
 from registry.errors import Invalid
 from registry.feeds.delivery import DeliverySettings, WebhookDelivery
-from registry.feeds.webhooks import check_target, is_public
+from registry.feeds.targets import check_target, is_public
 from registry.seed import seed
 from registry.service import Registry
 
@@ -233,11 +233,12 @@ def test_the_subscriptions_api_needs_an_editor_and_hides_the_secret_after_creati
     # same Idempotency-Key returns the same subscription, and another body under that key is refused.
     app.config["TESTING"] = True
     auth = {"Authorization": f"Bearer {editor}", "Idempotency-Key": "hook-1"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REGISTRY_WEBHOOK_ALLOW_PRIVATE", "1")
-        made = client.post("/v1/subscriptions", json=body, headers=auth)
-        again = client.post("/v1/subscriptions", json=body, headers=auth)
-        other = client.post("/v1/subscriptions", json={**body, "kinds": ["body"]}, headers=auth)
+    private = create_app({"DATABASE": store_url, "FOLLOW_LOG": False, "BASE_URL": "https://registry.example.org",
+                          "WEBHOOK_ALLOW_PRIVATE": True, "TESTING": True})
+    client = private.test_client()
+    made = client.post("/v1/subscriptions", json=body, headers=auth)
+    again = client.post("/v1/subscriptions", json=body, headers=auth)
+    other = client.post("/v1/subscriptions", json={**body, "kinds": ["body"]}, headers=auth)
     assert made.status_code == again.status_code == 201 and made.get_json() == again.get_json()
     assert other.status_code == 422
     created = made.get_json()
@@ -250,4 +251,5 @@ def test_the_subscriptions_api_needs_an_editor_and_hides_the_secret_after_creati
     listed = client.get("/v1/subscriptions", headers={"Authorization": f"Bearer {editor}"}).get_json()["items"]
     assert [(s["id"], s["status"]) for s in listed] == [(created["id"], "ended")]
     assert client.get("/v1/subscriptions/no-such", headers={"Authorization": f"Bearer {editor}"}).status_code == 404
+    private.extensions["registry"].close()
     registry.close()
