@@ -25,13 +25,15 @@ def envelope_hash(envelope: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in envelope.items() if k != "hash"})).hexdigest()
 
 
-def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]],
+                  head: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Give entries their positions, `recorded_at` and hashes, store them, and return the envelopes.
 
     Runs inside the transaction that stores the events, after the store's write
-    lock is held, so positions are gap-free and in commit order.
+    lock is held, so positions are gap-free and in commit order. `head`: the log's
+    newest entry, when the caller has it at hand.
     """
-    head = reader.head(cursor)
+    head = head if head is not None else reader.head(cursor)
     position, prev_hash = head["position"], head["hash"]
     recorded_at = max(utc_now(), head["recorded_at"] or "")
     stored = []
