@@ -25,7 +25,7 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/asof.py
-	$(BIN)/python bench/append_rate.py
+	$(BIN)/python bench/http_rates.py
 	$(BIN)/python bench/replay.py --events 100000
 	$(BIN)/python bench/feed_latency.py
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import flask_smorest
+import orjson
 from flask import Response, current_app, json, request
 from webargs.flaskparser import FlaskParser
 
@@ -45,7 +46,7 @@ class UnsupportedBody(BadQuery):
 
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

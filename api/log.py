@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, request
+import orjson
+from flask import Response, request, stream_with_context
 
 from api.auth import check_reader, require_writer
 from api.common import Blueprint, idempotency_key, json_body, registry, respond
-from api.schemas import CorrectionBody, LogQuery, PointQuery, RetractionBody, TimelineQuery
+from api.schemas import CorrectionBody, LogQuery, PointQuery, RetractionBody, TimelineQuery, encode_timeline_cursor
 from registry.errors import BadQuery
 
 blp = Blueprint("log", __name__, url_prefix="/v1", description="The global log and views across records")
@@ -58,15 +60,28 @@ def retract(event_id: str) -> Response:
 @blp.doc(summary="The whole registry as of a day, as known at an instant")
 def snapshot(**query: Any) -> Response:
     check_reader()
-    return respond(registry().reader.snapshot(query.get("as_of"), query.get("known_at")))
+    head, collections = registry().reader.snapshot_views(query.get("as_of"), query.get("known_at"))
+
+    def body() -> Iterator[bytes]:  # streamed: a page of views at a time, never the whole registry
+        yield orjson.dumps(head)[:-1] + b',"records":{'
+        for number, (collection, views) in enumerate(collections):
+            yield (b"," if number else b"") + orjson.dumps(collection) + b":["
+            for index, view in enumerate(views):
+                yield (b"," if index else b"") + orjson.dumps(view)
+            yield b"]"
+        yield b"}}"
+
+    return Response(stream_with_context(body()), mimetype="application/json")
 
 
 @blp.route("/timeline", methods=["GET"])
 @blp.arguments(TimelineQuery, location="query", as_kwargs=True)
 @blp.doc(summary="World events whose valid interval meets [from, to], in valid order")
-def timeline(from_: Any = None, to: Any = None, **filters: Any) -> Response:
+def timeline(from_: Any = None, to: Any = None, cursor: Any = None, **filters: Any) -> Response:
     check_reader()
     if from_ and to and to < from_:
         raise BadQuery("'to' is before 'from'", {"to": ["before from"]})
-    return respond(registry().reader.timeline(from_, to, **filters))
+    page = registry().reader.timeline(from_, to, after=cursor, **filters)
+    page["next"] = encode_timeline_cursor(page["next"]) if page["next"] else None
+    return respond(page)
 

@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, g, request
 
 from api.common import Blueprint, registry, respond
 from api.errors import problem
+from registry.log.writer import WriterStats
 
 blp = Blueprint("ops", __name__, description="Health and metrics")
 
@@ -87,6 +88,15 @@ def readyz() -> Response:
     return respond(body)
 
 
+def writer_lines(stats: WriterStats) -> list[str]:
+    """Group commit: transactions, and the commits and events they held (this process)."""
+    return [
+        "# TYPE registry_commit_transactions_total counter", f"registry_commit_transactions_total {stats.transactions}",
+        "# TYPE registry_commits_total counter", f"registry_commits_total {stats.commits}",
+        "# TYPE registry_committed_events_total counter", f"registry_committed_events_total {stats.events}",
+    ]
+
+
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(summary="Prometheus metrics")
 def metrics() -> Response:
@@ -97,6 +107,7 @@ def metrics() -> Response:
         "# TYPE registry_projection_position gauge", f"registry_projection_position {projected}",
         "# TYPE registry_projection_lag gauge", f"registry_projection_lag {logged - projected}",
         "# TYPE registry_sse_streams gauge", f"registry_sse_streams {registry().feed.streams}",
+        *writer_lines(registry().writer.stats),
         "# TYPE registry_webhook_subscriptions gauge",
     ]
     by_status: Counter[str] = Counter(s["status"] for s in registry().webhooks.list())

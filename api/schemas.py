@@ -82,9 +82,29 @@ class LogQuery(Query):
     record = fields.String(validate=SLUG)
 
 
+class TimelineCursor(fields.String):
+    """An opaque timeline cursor: where the last page ended in valid order."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            parts = base64.urlsafe_b64decode(value.encode() + b"==").decode().split(".")
+            lower, upper, position = (int(part) for part in parts)
+        except (binascii.Error, UnicodeDecodeError, AttributeError, ValueError) as error:
+            raise ValidationError("not a cursor this API gave out") from error
+        if not all(0 <= number <= MAX_POSITION for number in (lower, upper, position)):
+            raise ValidationError("not a cursor this API gave out")
+        return lower, upper, position
+
+
+def encode_timeline_cursor(after: tuple[int, int, int]) -> str:
+    return base64.urlsafe_b64encode(".".join(str(n) for n in after).encode()).decode().rstrip("=")
+
+
 class TimelineQuery(Query):
     from_ = Day(data_key="from")
     to = Day()
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = TimelineCursor()
     type = fields.String(validate=validate.OneOf(TYPES))
     kind = fields.String(validate=validate.OneOf(KINDS))
     record = fields.String(validate=SLUG)

@@ -183,7 +183,11 @@ class Registry:
 
     def _record_kind(self, record_id: str, staged: Staged) -> str | None:
         record = staged.records.get(record_id)
-        return record.kind if record is not None else self.reader.record_kind(record_id)
+        if record is not None:
+            return record.kind
+        if record_id not in staged.kinds:
+            staged.kinds[record_id] = self.reader.record_kind(record_id)
+        return staged.kinds[record_id]
 
     def _require_record(self, record_id: str, kind: str, staged: Staged) -> None:
         if self._record_kind(record_id, staged) != kind:
@@ -267,7 +271,7 @@ class Registry:
     def _batch_write(self, index: int, write: Mapping[str, Any], actor: str, staged: Staged) -> Write:
         """One checked write of a batch, staged so that later writes see it."""
         try:
-            body = _object(write["body"])
+            body = write["body"]  # its text was checked with the whole batch's
             if write["op"] == "register":
                 return self._registration(self._kind(write["collection"]), body, actor, staged)
             if write["op"] == "append":
@@ -468,6 +472,7 @@ class Staged:
     see them as they will be once it is stored."""
 
     records: dict[str, Record] = dataclasses.field(default_factory=dict)
+    kinds: dict[str, str | None] = dataclasses.field(default_factory=dict)  # looked up in the store
 
 
 @dataclass(frozen=True)

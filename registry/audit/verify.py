@@ -268,6 +268,9 @@ class Auditor:
             tables.append(("m.series, m.meeting, r.registered_position",
                            "{series_members} m JOIN {records} r ON r.id = m.meeting", "1 = 1", (), (), 2, 2,
                            "the stored meetings of series {0!r} differ from a replay of the log"))
+            tables.append(("f.kind, f.facet, f.value, f.record, r.registered_position",
+                           "{record_facets} f JOIN {records} r ON r.id = f.record", "1 = 1", (), (), 4, 4,
+                           "the stored list filters of kind {0!r} differ from a replay of the log"))
         for columns, table, where, select_params, where_params, key, at, reason in tables:
             mine_rows = _paged(stored, columns, table, where, select_params, where_params, key)
             their_rows = _paged(replayed, columns, table, where, select_params, where_params, key)

@@ -51,6 +51,14 @@ class Record(Aggregate):
         self.kind = kind
         self.record_id = record_id
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Record:
+        # The library copies cached records for each command. Every attribute is immutable
+        # but the list of pending events: a shallow copy with a list of its own will do.
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied.__dict__["_pending_events"] = list(self.__dict__["_pending_events"])
+        return copied
+
     @classmethod
     def register(cls, kind: str, record_id: str, data: dict[str, Any],
                  sources: list[dict[str, Any]], note: str | None, actor: str) -> Record:

@@ -31,13 +31,16 @@ from registry.views.rows import (
     appended,
     appends_after,
     dump_head,
+    facets,
     refold,
     registered_head,
+    text_facets,
     timeline_row,
     world_fact,
 )
 from registry.views.tables import (
     NAME,
+    add_facets,
     add_members,
     insert_segments,
     insert_timeline,
@@ -94,6 +97,16 @@ class ViewProjection:
     def active(self, cursor: Cursor) -> Cursor:
         """The cursor, reading the active version's tables."""
         return cursor.versioned(self.active_version(cursor))
+
+    def active_and_position(self, cursor: Cursor) -> Cursor:
+        """The cursor, reading the active version's tables, with `projected`: the position they
+        have applied (one query for both)."""
+        row = cursor.execute(
+            "SELECT v.version, p.position FROM {projection_versions} v LEFT JOIN {projection_position} p"
+            " ON p.name = ? || v.version WHERE v.name = 'active'", (f"{NAME}_v",)).one()
+        active = cursor.versioned(int(row[0]))
+        active.projected = int(row[1] or 0)
+        return active
 
     def position(self) -> int:
         with self.database.read() as cursor:
@@ -235,7 +248,8 @@ class ViewProjection:
         """Empty the active version, so that the next catch-up replays the whole log into it."""
         with self.database.write(lock=NAME) as cursor:
             active = self.active(cursor)
-            for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members"):
+            for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members",
+                          "record_facets"):
                 active.execute(f"DELETE FROM {{{table}}}")
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (tracking_name(active),))
 
@@ -260,6 +274,7 @@ class _Batch:
         self.unflushed: dict[tuple[str, int], int] = {}  # (record, day) -> index of its alive row in `segments`
         self.closed: list[tuple[Any, ...]] = []
         self.timeline: list[tuple[Any, ...]] = []
+        self.facets: list[tuple[str, str, str, str]] = []
 
     def load_heads(self, records: set[str]) -> None:
         wanted = sorted(records - self.heads.keys())
@@ -281,6 +296,7 @@ class _Batch:
             if envelope["data"].get("series"):
                 self.members.append((envelope["data"]["series"], record))
             self._add_segments(record, position, [(BEFORE_ALL, head["last_state"])])
+            self.facets += facets(envelope["kind"], record, head["last_state"])
             return
         if record not in self.heads:
             self.load_heads({record})
@@ -290,6 +306,7 @@ class _Batch:
             if rows[0][0] == head["last_day"]:
                 self._close(record, head["last_day"], position)
             self._add_segments(record, position, rows)
+            self.facets += [f for _, state in rows for f in facets(head["kind"], record, state)]
             self.changed.add(record)
             self.days.append((record, position, self.heads[record]["last_day"]))
             self.timeline.append(timeline_row(record, fact))
@@ -324,8 +341,9 @@ class _Batch:
             "UPDATE {heads} SET head = ? WHERE record = ?",
             [(dump_head(self.heads[record]), record) for record in sorted(self.changed)])
         insert_timeline(cursor, self.timeline)
+        add_facets(cursor, self.facets)
         self.records, self.new_heads, self.days, self.members = [], [], [], []
-        self.closed, self.segments, self.timeline = [], [], []
+        self.closed, self.segments, self.timeline, self.facets = [], [], [], []
         self.unflushed = {}
         self.changed = set()
 
@@ -341,6 +359,7 @@ def _refold(cursor: Cursor, record: str, position: int) -> Head:
         "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?",
         [(position, record, day, ALIVE) for day in ended])
     insert_segments(cursor, [(record, day, position, ALIVE, state) for day, state in added])
+    add_facets(cursor, text_facets(folded.head["kind"], record, [state for _, state in added]))
     cursor.execute("UPDATE {heads} SET head = ? WHERE record = ?", (dump_head(folded.head), record))
     cursor.execute("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)",
                    (record, position, folded.head["last_day"]))

@@ -17,12 +17,16 @@ from events.temporal import read_log
 from registry.clock import format_instant, utc_now
 from registry.errors import NotFound
 from registry.log import reader as log
-from registry.log.database import Cursor, Database
+from registry.log.database import OPEN_END, Cursor, Database
 from registry.views.projection import ViewProjection
 from registry.views.tables import tracked_position
 
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")
+CANDIDATES = 200  # record ids read at a time for a list
+# Statuses a view takes as of a day from the status it stores (a meeting past its plan is overdue).
+STORED_STATUS = {("meeting", "overdue"): ("scheduled",), ("meeting", "in_progress"): ("held",),
+                 ("meeting", "scheduled"): ("scheduled",), ("meeting", "held"): ("held",)}
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,14 @@ class Reader:
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
-        """A read transaction over the active projection version."""
+        """A read transaction over the active projection version (`cursor.projected`: its position)."""
         with self.database.read() as cursor:
-            yield self.projection.active(cursor)
+            yield self.projection.active_and_position(cursor)
 
     # Points in time
 
     def _point(self, cursor: Cursor, as_of: dt.date | None, known_at: dt.datetime | None) -> Point:
-        projected = tracked_position(cursor)
+        projected = cursor.projected if cursor.projected is not None else tracked_position(cursor)
         day = as_of or dt.datetime.now(dt.UTC).date()
         if known_at is None:
             return Point(day, utc_now(), projected)
@@ -62,8 +66,11 @@ class Reader:
         _known_id(record_id)
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
-            kind = self._kind_at(cursor, record_id, point)
-            return self._view(cursor, record_id, kind, point)
+            row = self._lookup(cursor, record_id, point)
+            if row is None or row[1] > point.position:
+                raise NotFound(f"no record {record_id!r}" + (" known at that time" if row else ""))
+            state = self._state(cursor, record_id, point, row[2])
+            return self._view(cursor, record_id, str(row[0]), point, state, row[3])
 
     def list(self, collection: str, as_of: dt.date | None, known_at: dt.datetime | None, *,
              status: str | None = None, party: str | None = None, limit: int = 100,
@@ -82,14 +89,28 @@ class Reader:
         }
 
     def snapshot(self, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
+        head, collections = self.snapshot_views(as_of, known_at)
+        return {**head, "records": {collection: list(views) for collection, views in collections}}
+
+    def snapshot_views(self, as_of: dt.date | None, known_at: dt.datetime | None,
+                       page: int = 500) -> tuple[dict[str, Any], Iterator[tuple[str, Iterator[dict[str, Any]]]]]:
+        """The snapshot's head `{as_of, known_at, position}`, and each collection with its views,
+        read a page at a time (bounded memory): each page in a read of its own, at one point."""
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
-            records = {
-                kind.collection: self._collection(cursor, kind.name, point, None, None, None, None)[0]
-                for kind in CATALOGUE
-            }
-        return {"as_of": point.day.isoformat(), "known_at": point.known_at,
-                "position": point.position, "records": records}
+        head = {"as_of": point.day.isoformat(), "known_at": point.known_at, "position": point.position}
+
+        def views(kind: str) -> Iterator[dict[str, Any]]:
+            after = None
+            while True:
+                with self._read() as cursor:
+                    items, more = self._collection(cursor, kind, point, None, None, page, after)
+                yield from items
+                if not more:
+                    return
+                after = items[-1]["id"]
+
+        return head, ((kind.collection, views(kind.name)) for kind in CATALOGUE)
 
     def history(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
         _known_id(record_id)
@@ -117,6 +138,17 @@ class Reader:
         registered, world = items[0], sorted(items[1:], key=lambda i: i.pop("_order"))
         return {"items": [registered, *world], "as_of": point.day.isoformat(), "known_at": point.known_at}
 
+    @staticmethod
+    def _lookup(cursor: Cursor, record_id: str, point: Point) -> Any:
+        """(kind, registered position, last day, version) of a record as known at the point, in one query."""
+        return cursor.execute(
+            "SELECT r.kind, r.registered_position,"
+            " (SELECT last_day FROM {head_days} WHERE record = r.id AND sys_from <= ?"
+            "  ORDER BY sys_from DESC LIMIT 1),"
+            " (SELECT version FROM {event_log} WHERE record = r.id AND position <= ?"
+            "  ORDER BY position DESC LIMIT 1)"
+            " FROM {records} r WHERE r.id = ?", (point.position, point.position, record_id)).one()
+
     def _kind_at(self, cursor: Cursor, record_id: str, point: Point) -> str:
         row = cursor.execute(
             "SELECT kind, registered_position FROM {records} WHERE id = ?", (record_id,)).one()
@@ -124,11 +156,12 @@ class Reader:
             raise NotFound(f"no record {record_id!r}" + (" known at that time" if row else ""))
         return str(row[0])
 
-    def _state(self, cursor: Cursor, record_id: str, point: Point) -> dict[str, Any]:
+    def _state(self, cursor: Cursor, record_id: str, point: Point, last_day: int | None = None) -> dict[str, Any]:
         # No segment known at the point starts after the record's last day known then.
-        last_day = cursor.execute(
-            "SELECT last_day FROM {head_days} WHERE record = ? AND sys_from <= ? ORDER BY sys_from DESC LIMIT 1",
-            (record_id, point.position)).scalar()
+        if last_day is None:
+            last_day = cursor.execute(
+                "SELECT last_day FROM {head_days} WHERE record = ? AND sys_from <= ? ORDER BY sys_from DESC LIMIT 1",
+                (record_id, point.position)).scalar()
         row = cursor.execute(
             "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
             " AND sys_to > ? ORDER BY valid_from DESC, sys_from DESC LIMIT 1",
@@ -138,9 +171,10 @@ class Reader:
         return orjson.loads(row[0])  # type: ignore[no-any-return]
 
     def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point,
-              state: dict[str, Any] | None = None) -> dict[str, Any]:
+              state: dict[str, Any] | None = None, version: int | None = None) -> dict[str, Any]:
         state = state or self._state(cursor, record_id, point)
-        version = log.record_version(cursor, record_id, point.position)
+        if version is None:
+            version = log.record_version(cursor, record_id, point.position)
         fields = dict(state["view"])
         status = fields.pop("status")
         if kind == "meeting":
@@ -156,16 +190,13 @@ class Reader:
 
     def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
                     limit: int | None, after_id: str | None) -> tuple[builtins.list[dict[str, Any]], bool]:
-        rows = cursor.execute(
-            "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ? ORDER BY id",
-            (kind, point.position, after_id or ""),
-        ).all()
         items: builtins.list[dict[str, Any]] = []
-        for (record_id,) in [tuple(r) for r in rows]:
-            state = self._state(cursor, record_id, point)
+        for record_id in self._candidates(cursor, kind, point, status, party, after_id or ""):
+            found = self._lookup(cursor, record_id, point)
+            state = self._state(cursor, record_id, point, found[2])
             if not state["has_world"]:
                 continue
-            view = self._view(cursor, record_id, kind, point, state)
+            view = self._view(cursor, record_id, kind, point, state, found[3])
             if status is not None and view["status"] != status:
                 continue
             if party is not None and party not in (view.get("parties") or view.get("members") or []):
@@ -174,6 +205,33 @@ class Reader:
                 return items, True
             items.append(view)
         return items, False
+
+    def _candidates(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
+                    after_id: str) -> Iterator[str]:
+        """The ids, in order, of the kind's records known at the point that may be in its list: with a
+        filter, those whose view ever had that party (or status), found in the facets' index."""
+        if party is not None:
+            facet, values = "party", [party]
+        elif status is not None:
+            facet, values = "status", list(STORED_STATUS.get((kind, status), (status,)))
+        else:
+            facet, values = "", []
+        while True:
+            if facet:
+                rows = cursor.execute(
+                    "SELECT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
+                    f" WHERE f.kind = ? AND f.facet = ? AND f.value IN ({','.join('?' * len(values))})"
+                    " AND f.record > ? AND r.registered_position <= ? ORDER BY f.record LIMIT ?",
+                    (kind, facet, *values, after_id, point.position, CANDIDATES)).all()
+            else:
+                rows = cursor.execute(
+                    "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ?"
+                    " ORDER BY id LIMIT ?", (kind, point.position, after_id, CANDIDATES)).all()
+            for row in rows:
+                yield row[0]
+            if len(rows) < CANDIDATES:
+                return
+            after_id = rows[-1][0]
 
     def _meetings(self, cursor: Cursor, series: str, point: Point) -> dict[str, Any]:
         """The series' meetings as of the point: how many held, the last and the next."""
@@ -206,7 +264,10 @@ class Reader:
     # The global log
 
     def timeline(self, start: dt.date | None, end: dt.date | None, *, kind: str | None = None,
-                 type: str | None = None, record: str | None = None) -> dict[str, Any]:
+                 type: str | None = None, record: str | None = None, limit: int = 100,
+                 after: tuple[int, int, int] | None = None) -> dict[str, Any]:
+        """World events whose valid interval meets [start, end], in valid order, a page at a time:
+        `next` is the (lower, upper, position) to continue after, or None on the last page."""
         clauses: builtins.list[str] = ["1 = 1"]
         params: builtins.list[Any] = []
         if end is not None:
@@ -219,20 +280,25 @@ class Reader:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if after is not None:
+            clauses.append(f"(t.valid_lower, COALESCE(t.valid_upper, {OPEN_END}), t.position) > (?, ?, ?)")
+            params.extend(after)
         with self._read() as cursor:
             rows = cursor.execute(
-                "SELECT l.envelope, t.state, t.effective FROM {timeline} t JOIN {event_log} l"
-                f" ON l.position = t.position WHERE {' AND '.join(clauses)}"
-                " ORDER BY t.valid_lower, COALESCE(t.valid_upper, 99999999), t.position",
-                params,
+                "SELECT l.envelope, t.state, t.effective, t.valid_lower, COALESCE(t.valid_upper, "
+                f"{OPEN_END}), t.position FROM {{timeline}} t JOIN {{event_log}} l ON l.position = t.position"
+                f" WHERE {' AND '.join(clauses)}"
+                f" ORDER BY t.valid_lower, COALESCE(t.valid_upper, {OPEN_END}), t.position LIMIT ?",
+                [*params, limit + 1],
             ).all()
         items = []
-        for envelope, state, effective in [tuple(r) for r in rows]:
+        for envelope, state, effective, *_ in [tuple(r) for r in rows[:limit]]:
             item = {**orjson.loads(envelope), "state": state}
             if effective:
                 item["effective"] = orjson.loads(effective)
             items.append(item)
-        return {"items": items}
+        last = tuple(rows[limit - 1])[3:] if len(rows) > limit else None
+        return {"items": items, "next": None if last is None else tuple(int(v) for v in last)}
 
     def events(self, after: int, limit: int, *, type: str | None = None, kind: str | None = None,
                record: str | None = None) -> dict[str, Any]:
@@ -263,7 +329,7 @@ class Reader:
     def lag(self) -> tuple[int, int]:
         """(last logged position, last projected position)."""
         with self._read() as cursor:
-            return log.last_position(cursor), tracked_position(cursor)
+            return log.last_position(cursor), int(cursor.projected or 0)
 
     # Lookups for the commands
 

@@ -25,6 +25,11 @@ def client(store_url: str) -> Iterator[tuple[FlaskClient, dict[str, str]]]:
     registry.close()
 
 
+def metric(client: FlaskClient, name: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
 def head(client: FlaskClient) -> dict[str, Any]:
     return client.get("/v1/audit/head").get_json()  # type: ignore[no-any-return]
 
@@ -45,6 +50,7 @@ def test_a_batch_registers_a_meeting_and_records_it_at_consecutive_positions(
         client: tuple[FlaskClient, dict[str, str]]) -> None:
     http, auth = client
     before = head(http)["position"]
+    commits, events = metric(http, "registry_commits_total"), metric(http, "registry_committed_events_total")
     # An editor files the 19th meeting of the Joint Committee, its schedule and that it was held, at once.
     done = http.post("/v1/batch", json={"writes": meeting_writes(19)}, headers=auth)
     assert done.status_code == 201, done.get_json()
@@ -54,6 +60,9 @@ def test_a_batch_registers_a_meeting_and_records_it_at_consecutive_positions(
     assert [scheduled["position"], held["position"]] == [before + 2, before + 3]
     assert (scheduled["type"], held["type"], held["version"]) == ("scheduled", "held", 3)
     assert held["prev_hash"] == scheduled["hash"]
+    # One commit of three events, as /metrics counts them.
+    assert metric(http, "registry_commits_total") == commits + 1
+    assert metric(http, "registry_committed_events_total") == events + 3
     # Reads see all of it; the series counts the meeting.
     shown = http.get(f"/v1/meetings/{COMMITTEE}-19", query_string={"as_of": "2030-04-01"}).get_json()
     assert shown["status"] == "held" and shown["place"] == "Brussels"
