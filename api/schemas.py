@@ -17,18 +17,15 @@ from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validat
 from events import (
     CATALOGUE,
     META_TYPES,
-    CorrectionInput,
     EnvelopeInput,
     EventData,
     Kind,
-    RetractionInput,
     parse_day,
     parse_instant,
 )
 from events.catalogue import SourceSchema
 from events.ids import RECORD_ID_PATTERN, is_record_id
 from events.parties import Party
-from registry.feeds.webhooks import SubscriptionBody
 
 
 class Day(fields.String):
@@ -116,7 +113,6 @@ class TimelineQuery(Query):
     record = fields.String(validate=SLUG)
 
 
-
 # Request bodies: the validating schemas, composed
 
 COMMON = {name: EnvelopeInput._declared_fields[name] for name in ("sources", "note")}
@@ -160,9 +156,6 @@ def event_types(kind: str) -> dict[str, Any]:
             "mapping": {name: f"#/components/schemas/{resolver(schema)}" for name, schema in members.items()},
         },
     }
-
-
-REQUEST_BODIES = {"correction": CorrectionInput, "retraction": RetractionInput, "subscription": SubscriptionBody}
 
 
 def body(schema: Any) -> dict[str, Any]:
