@@ -22,9 +22,7 @@ from registry.feeds.webhooks import SubscriptionBody
 
 blp = Blueprint("subscriptions", __name__, url_prefix="/v1",
                 description="Webhooks: matching events POSTed as signed CloudEvents")
-
-
-WRITER = (401, 403)
+WRITER = (401, 403)  # every subscription call needs an editor or admin token
 
 
 @blp.route("/subscriptions", methods=["POST"], endpoint="subscribe")
