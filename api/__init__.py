@@ -8,17 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from api import audit, batch, feeds, log, ops, records, subscriptions
-from api.errors import register_error_handlers
+from api.errors import ProblemApi, register_error_handlers
 from registry.bootstrap import bootstrap, require_current
 from registry.settings import Settings
 
 SETTINGS = {spec.name for spec in dataclasses.fields(Settings)}
 
 
-class RegistryApi(Api):
+class RegistryApi(ProblemApi):
     def _register_error_handlers(self) -> None:
         register_error_handlers(self._app)
 

@@ -8,8 +8,8 @@ from flask import Response, request, stream_with_context
 from marshmallow import fields, validate
 
 from api.auth import check_reader
-from api.common import Blueprint, registry, respond
-from api.schemas import MAX_POSITION, Query
+from api.common import READ, Blueprint, answer, problems, registry, respond
+from api.schemas import MAX_POSITION, Head, Query, Verification
 from registry.audit.transfer import export_lines
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Prove the log intact; export it")
@@ -31,7 +31,8 @@ class ExportQuery(Query):
 
 
 @blp.route("/head", methods=["GET"])
-@blp.doc(summary="Position, hash and time of the newest event")
+@blp.doc(summary="Position, hash and time of the newest event",
+         responses={200: answer("the head; position 0 and 64 zeros while the log is empty", Head), **problems(*READ)})
 def head() -> Response:
     check_reader()
     return respond(registry().reader.head())
@@ -39,7 +40,9 @@ def head() -> Response:
 
 @blp.route("/verify", methods=["GET"])
 @blp.arguments(VerifyQuery, location="query", as_kwargs=True)
-@blp.doc(summary="Recompute the hash chain, check positions, versions and the stored views")
+@blp.doc(summary="Recompute the hash chain, check positions, versions and the stored views",
+         responses={200: answer("the finding: `ok`, or the first bad position and why", Verification),
+                    **problems(400, *READ, 503)})
 def verify(from_: int, projections: bool, to: int | None = None, hash: str | None = None) -> Response:
     check_reader()
     return respond(registry().auditor.verify(from_, to, hash, projections))
@@ -47,7 +50,10 @@ def verify(from_: int, projections: bool, to: int | None = None, hash: str | Non
 
 @blp.route("/export", methods=["GET"])
 @blp.arguments(ExportQuery, location="query", as_kwargs=True)
-@blp.doc(summary="The log as NDJSON, one CloudEvents-compatible object per event, streamed")
+@blp.doc(summary="The log as NDJSON, one CloudEvents-compatible object per event, streamed",
+         responses={200: answer("one CloudEvents 1.0 JSON object a line, its `data` an event envelope",
+                                {"type": "string"}, "application/x-ndjson"),
+                    **problems(400, *READ)})
 def export(after: int) -> Response:
     check_reader()
     source = request.host_url.rstrip("/")

@@ -15,7 +15,7 @@ from flask import Flask, Response, current_app, request
 from marshmallow import RAISE, fields, validate
 
 from api.auth import check_reader
-from api.common import Blueprint, registry
+from api.common import READ, Blueprint, answer, problems, registry
 from api.schemas import KINDS, MAX_POSITION, SLUG, TYPES, Query
 from registry.errors import BadQuery
 from registry.feeds.atom import feed_document
@@ -53,7 +53,12 @@ def base_url() -> str:
 @blp.route("/stream", methods=["GET"])
 @blp.arguments(StreamQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.doc(summary="Live events as Server-Sent Events; resumes after Last-Event-ID or `after`",
-         responses={200: {"description": "an event stream", "content": {"text/event-stream": {}}}})
+         parameters=[{"in": "header", "name": "Last-Event-ID", "required": False,
+                      "description": "the `id` of the last event received: resume after it",
+                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
+         responses={200: answer("`id:` the position, `event:` the type, `data:` the envelope; a heartbeat comment"
+                                " at least every 15 s", media_type="text/event-stream"),
+                    **problems(400, *READ, 503)})
 def stream(after: int | None = None, **filters: str) -> Response:
     check_reader()
     start = _resume_point(after)
@@ -111,7 +116,9 @@ def frame(envelope: Mapping[str, Any]) -> str:
 @blp.route("/feed.atom", methods=["GET"])
 @blp.arguments(AtomQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.doc(summary="Atom feed of the newest events, with RFC 5005 archive pages",
-         responses={200: {"description": "an Atom feed", "content": {"application/atom+xml": {}}}})
+         responses={200: answer("an Atom feed", media_type="application/atom+xml", headers={"ETag": "of the page"}),
+                    304: {"description": "not modified since the ETag given in If-None-Match"},
+                    **problems(400, *READ, 404)})
 def atom(page: int | None = None) -> Response:
     check_reader()
     document = feed_document(registry().database, base_url(), page, int(current_app.config["FEED_PAGE_SIZE"]))
@@ -126,7 +133,9 @@ def atom(page: int | None = None) -> Response:
 @blp.route("/meetings.ics", methods=["GET"])
 @blp.arguments(CalendarQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.doc(summary="Meetings as an iCalendar feed (held or planned), optionally of one series",
-         responses={200: {"description": "an iCalendar file", "content": {"text/calendar": {}}}})
+         responses={200: answer("an iCalendar file", media_type="text/calendar", headers={"ETag": "of the calendar"}),
+                    304: {"description": "not modified since the ETag given in If-None-Match"},
+                    **problems(400, *READ, 404)})
 def calendar(series: str | None = None) -> Response:
     check_reader()
     response = Response(meetings_calendar(registry().reader, base_url(), series), mimetype="text/calendar")

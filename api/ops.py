@@ -8,8 +8,9 @@ from collections import Counter
 
 from flask import Flask, Response, current_app, g, request
 
-from api.common import Blueprint, registry, respond
+from api.common import READ, Blueprint, answer, problems, registry, respond
 from api.errors import problem
+from api.schemas import Health, Readiness
 from registry.log.writer import WriterStats
 
 blp = Blueprint("ops", __name__, description="Health and metrics")
@@ -69,13 +70,14 @@ def install_metrics(app: Flask) -> None:
 
 
 @blp.route("/healthz", methods=["GET"])
-@blp.doc(summary="The process is up")
+@blp.doc(summary="The process is up", responses={200: answer("always ok", Health)})
 def healthz() -> Response:
     return respond({"status": "ok"})
 
 
 @blp.route("/readyz", methods=["GET"])
-@blp.doc(summary="The store answers and the views are caught up within the bound")
+@blp.doc(summary="The store answers and the views are caught up within the bound",
+         responses={200: answer("ready, with the log's and the views' positions", Readiness), **problems(503)})
 def readyz() -> Response:
     try:
         logged, projected = registry().reader.lag()
@@ -98,7 +100,9 @@ def writer_lines(stats: WriterStats) -> list[str]:
 
 
 @blp.route("/metrics", methods=["GET"])
-@blp.doc(summary="Prometheus metrics")
+@blp.doc(summary="Prometheus metrics",
+         responses={200: answer("Prometheus text exposition format", {"type": "string"},
+                                "text/plain"), **problems(*READ)})
 def metrics() -> Response:
     logged, projected = registry().reader.lag()
     lines = current_app.extensions["metrics"].lines()

@@ -58,6 +58,7 @@ class Ref(fields.String):
     def __init__(self, *kinds: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kinds = kinds
+        self.metadata = {"description": f"the id of a registered {' or '.join(kinds)}", **self.metadata}
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,11 @@ CATALOGUE = Catalogue()
 
 class ValidField(fields.String):
     """An EDTF valid time; deserialises to its normalised text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata = {"description": "EDTF (levels 0 and 1), e.g. 2006, 2011-05, 2018-04-04/2018-04-05, 2020-07/..",
+                         "example": "2019-10", **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         try:
