@@ -8,6 +8,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from commandline import server_hooks
+
 
 class RegistryServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
@@ -29,7 +31,13 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     # `max_streams(threads)` of them, so the other requests always find a free thread.
     os.environ.setdefault("REGISTRY_MAX_STREAMS", str(max_streams(threads)))
     os.environ.setdefault("REGISTRY_DELIVER_WEBHOOKS", "on")  # a delivery thread per worker; leases keep order
+    with server_hooks.metrics_directory():
+        _run(host, port, workers, threads)
+
+
+def _run(host: str, port: int, workers: int, threads: int) -> None:
     RegistryServer({
+        **server_hooks.HOOKS,  # shared metrics, orderly worker exit (commandline/server_hooks.py)
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -53,6 +61,7 @@ def _end_feeds_on_term(worker: Any) -> None:
     graceful = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
+        server_hooks.stop_keeping_alive(worker)
         feeds.stop(worker.wsgi)
         if callable(graceful):
             graceful(signum, frame)
