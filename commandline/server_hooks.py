@@ -33,7 +33,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     """In the worker, after it stopped serving: end its threads and close its store before the interpreter exits."""
     from api import lifecycle
 
-    lifecycle.close(worker.wsgi)
+    app = getattr(worker, "wsgi", None)  # none if the worker failed to boot
+    if app is not None:
+        lifecycle.close(app)
     skip_collection_at_exit()
 
 

@@ -19,9 +19,13 @@ HEAD = {"method": "GET", "endpoint": "/v1/audit/head", "status": "200"}
 
 @pytest.fixture
 def served(store_url: str, tmp_path: Path) -> Iterator[Server]:
-    """A server whose temporary files (the workers' metrics among them) are under tmp_path/tmp."""
+    """A server whose temporary files (the workers' metrics among them) are under tmp_path/tmp.
+
+    Streams send a heartbeat every half second, so a worker soon learns that a client has gone.
+    """
     (tmp_path / "tmp").mkdir()
-    running = Server(store_url, tmp_path / "logs", {"TMPDIR": str(tmp_path / "tmp")}).start()
+    env = {"TMPDIR": str(tmp_path / "tmp"), "REGISTRY_SSE_HEARTBEAT": "0.5"}
+    running = Server(store_url, tmp_path / "logs", env).start()
     yield running
     running.stop()
 
