@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/pytest
+
+# The inner loop: unit and integration tests on SQLite only, on two processes.
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/integration -k "not postgres" -p no:cacheprovider -n 2 -q
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check events registry api commandline tests bench

@@ -59,7 +59,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         # Views follow the log even when another process wrote to it.
         stop = threading.Event()
         app.extensions["follower_stop"] = stop
-        threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True).start()
+        follower = threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True)
+        app.extensions["follower_thread"] = follower  # joined by api.lifecycle.close()
+        follower.start()
     api = RegistryApi(app)
     for blueprint in (records.blp, batch.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp):
         api.register_blueprint(blueprint)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -71,7 +71,10 @@ def stream(after: int | None = None, **filters: str) -> Response:
         raise BadQuery(f"position {start} is beyond the log's last position {head}", {"after": ["beyond the log"]})
     wanted = EventFilter.of(**{f"{name}s": [filters[name]] for name in ("type", "kind", "record") if name in filters})
     subscription = feed.subscribe(start, wanted, current_app.config["MAX_STREAMS"])
-    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]))
+    metrics = current_app.extensions["metrics"]
+    metrics.count_streams(feed.streams)
+    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]),
+                       on_close=lambda: metrics.count_streams(feed.streams))
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -90,10 +93,12 @@ def _resume_point(after: int | None) -> int | None:
 class EventStream:
     """The body of one SSE response: events as they come, a comment when none came for a while."""
 
-    def __init__(self, subscription: Subscription, start: int, heartbeat: float) -> None:
+    def __init__(self, subscription: Subscription, start: int, heartbeat: float,
+                 on_close: Callable[[], None] = lambda: None) -> None:
         self.subscription = subscription
         self.start = start
         self.heartbeat = heartbeat
+        self.on_close = on_close
 
     def __iter__(self) -> Iterator[bytes]:
         yield f"retry: 2000\n: following the log after position {self.start}\n\n".encode()
@@ -106,6 +111,7 @@ class EventStream:
     def close(self) -> None:
         """Called by the server when the response ends or the client has gone."""
         self.subscription.close()
+        self.on_close()
 
 
 def frame(envelope: Mapping[str, Any]) -> str:
@@ -164,8 +170,8 @@ def install(app: Flask, settings: Settings) -> None:
 
 
 def stop(app: Flask) -> None:
-    """End this process's streams and webhook deliveries at once (the server is stopping)."""
-    app.extensions["registry"].feed.close()
+    """End this process's streams and webhook deliveries at once (the server is stopping); waits for nothing."""
+    app.extensions["registry"].feed.close(wait=False)
     delivery = app.extensions.get("webhook_delivery")
     if delivery is not None:
         delivery.stop(wait=False)

@@ -7,6 +7,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from commandline import server_hooks
 from registry.settings import Settings
 
 
@@ -36,7 +37,13 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
         # A delivery thread per worker; leases keep each subscription's order.
         deliver_webhooks="on" if settings.deliver_webhooks == "auto" else settings.deliver_webhooks,
     )
+    with server_hooks.metrics_directory():
+        _run(settings, host, port, workers, threads)
+
+
+def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     RegistryServer(settings, {
+        **server_hooks.HOOKS,  # shared metrics, orderly worker exit (commandline/server_hooks.py)
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -60,6 +67,7 @@ def _end_feeds_on_term(worker: Any) -> None:
     graceful = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
+        server_hooks.stop_keeping_alive(worker)
         feeds.stop(worker.wsgi)
         if callable(graceful):
             graceful(signum, frame)

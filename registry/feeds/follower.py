@@ -68,15 +68,29 @@ class LogFollower:
             self._thread.start()
         return self
 
-    def close(self) -> None:
-        """Stop following and wait for the thread to let go of the store; subscribers' `next()` returns None."""
+    def close(self, wait: bool = True) -> None:
+        """Stop following and (when `wait`) wait for the thread to let go of the store; `next()` returns None.
+
+        A signal handler must not wait: it may have interrupted a join or a thread start of its own thread.
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self._wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if wait and thread is not None and thread is not threading.current_thread():
+            self._interrupt_listening()
             thread.join(self.wait + 10)
+
+    def _interrupt_listening(self) -> None:
+        """Wake a thread waiting for a notification now, not at the end of its `wait` (other listeners read once)."""
+        if self.config.engine != "postgres" or not self.channel or self._thread is None:
+            return
+        try:
+            with self.database.read() as cursor:
+                cursor.execute("SELECT pg_notify(?, '')", (self.channel,))
+        except Exception:
+            log.debug("could not wake the LISTEN connection", exc_info=True)
 
     @property
     def closed(self) -> bool:

@@ -124,6 +124,7 @@ class LogWriter:
         self.apply_views = apply_views
         self.catch_up_views = catch_up_views
         self.stats = WriterStats()
+        self.on_commit: Callable[[int, int], None] | None = None  # told (commits, events) of each transaction
         self._queue: list[_Waiting] = []
         self._writing = False
         self._turn = threading.Condition()
@@ -184,7 +185,10 @@ class LogWriter:
             except Exception:  # the events are stored: the views' follower catches up later
                 logger.exception("the views could not catch up after a commit")
         stored = [outcome for outcome in outcomes if isinstance(outcome, list)]
-        self.stats.add(len(stored), sum(len(envelopes) for envelopes in stored))
+        events = sum(len(envelopes) for envelopes in stored)
+        self.stats.add(len(stored), events)
+        if self.on_commit is not None:
+            self.on_commit(len(stored), events)
         for waiting, outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, list):
                 self.store.remember(waiting.commit.records)

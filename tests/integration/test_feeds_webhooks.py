@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
+from support.receiver import Receiver
 
 from api import create_app
 from registry.errors import Invalid
@@ -22,40 +21,6 @@ from registry.service import Registry
 FAST = DeliverySettings(timeout=5.0, backoff=0.05, backoff_max=0.2, lease=30.0, tick=0.05, allow_private=True)
 COMMITTEE = "ru-eu-readmission-joint-committee"
 WAIT = 30.0
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: answers `script` statuses first, then 200; `hold` blocks answers."""
-
-    def __init__(self, script: tuple[int, ...] = (), hold: threading.Event | None = None) -> None:
-        self.script = list(script)
-        self.hold = hold
-        self.requests: list[tuple[int, dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.hold is not None:
-                    receiver.hold.wait(WAIT)
-                status = receiver.script.pop(0) if receiver.script else 200
-                receiver.requests.append((status, dict(self.headers), body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/registry"
-
-    def acknowledged(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for status, _, body in self.requests if status == 200]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
