@@ -9,7 +9,6 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import Environment, register_topic
 
 from registry.log.database import Cursor, Database, ensure_schema
@@ -106,8 +105,9 @@ class RegistryStore(Application[uuid.UUID]):
         """Insert into the library's table within the cursor's transaction (on PostgreSQL under
         the library's table lock, with its NOTIFY to listeners)."""
         recorder: Any = self.recorder
-        if self.config.engine == "sqlite":
-            SQLiteApplicationRecorder._insert_events(recorder, cursor.raw, stored)
+        if self.config.engine == "sqlite":  # the library's own statement, for many events in one call
+            cursor.raw.executemany(recorder.insert_events_statement, [
+                (_hex(event.originator_id), event.originator_version, event.topic, event.state) for event in stored])
         else:
             recorder._insert_stored_events(cursor.raw, stored)
 
@@ -117,3 +117,7 @@ class RegistryStore(Application[uuid.UUID]):
         if cache is not None:
             for record in records:
                 cache.put(record.id, record)
+
+
+def _hex(originator_id: uuid.UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, uuid.UUID) else originator_id
