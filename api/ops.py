@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from api.common import READ, Blueprint, answer, problems, registry, respond
 from api.errors import problem
+from api.schemas import Health, Readiness
 from registry.service import Registry
 
 blp = Blueprint("ops", __name__, description="Health and metrics")
@@ -122,13 +123,14 @@ def install_metrics(app: Flask) -> None:
 
 
 @blp.route("/healthz", methods=["GET"])
-@blp.doc(summary="The process is up")
+@blp.doc(summary="The process is up", responses={200: answer("always ok", Health)})
 def healthz() -> Response:
     return respond({"status": "ok"})
 
 
 @blp.route("/readyz", methods=["GET"])
-@blp.doc(summary="The store answers and the views are caught up within the bound")
+@blp.doc(summary="The store answers and the views are caught up within the bound",
+         responses={200: answer("ready, with the log's and the views' positions", Readiness), **problems(503)})
 def readyz() -> Response:
     try:
         logged, projected = registry().reader.lag()
