@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from api import audit, feeds, log, ops, records, subscriptions
+from api import audit, feeds, log, ops, pages, records, subscriptions
 from api.errors import register_error_handlers
 from registry.service import Registry
 from registry.settings import StoreConfig
@@ -35,7 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=None,  # /docs is served by api.pages from vendored Swagger UI
         API_SPEC_OPTIONS={
             "info": {"description": "An event-sourced, bitemporal registry of cooperation between parties."},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
@@ -57,4 +57,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     ops.install_metrics(app)
     feeds.install(app)
+    pages.install(app)
     return app
