@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/append_rate.py
 	$(BIN)/python bench/replay.py --events 100000
 	$(BIN)/python bench/feed_latency.py
+
+screenshots: $(BIN)/.installed
+	cd tests/e2e && ../../$(BIN)/python screenshots.py ../../docs/screenshots
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

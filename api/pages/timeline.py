@@ -110,7 +110,7 @@ def chart(shown: list[dict[str, Any]], day: dt.date) -> dict[str, Any]:
             "className": " ".join(classes), "title": f"{label}: {words.when(time.text)} ({time.text})",
         }
         if "day" in classes:
-            item["type"] = "box"
+            item["type"] = "point"
         else:
             item["end"] = (end + dt.timedelta(days=1)).isoformat()  # bounds are inclusive days
             item["type"] = "range"

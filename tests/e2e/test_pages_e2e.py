@@ -141,7 +141,7 @@ def test_the_timeline_shows_the_joint_committees_meetings(browse: Visit) -> None
         page.wait_for_selector("#timeline-chart[data-ready=true] .vis-item")
         assert chart.is_visible()
         assert page.locator(".vis-item.uncertain.vis-range").count() == 1
-        assert page.locator(".vis-item.vis-box.day").count() == 1
+        assert page.locator(".vis-item.vis-point.day").count() == 1
         assert page.locator(".vis-label").count() == 2
     else:
         assert not chart.is_visible()
