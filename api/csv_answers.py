@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Response, json, request
+from flask import Response, request
 
 from api.common import respond
 
@@ -32,11 +33,15 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return SEPARATOR.join(cell(item) if not isinstance(item, Mapping | list) else json.dumps(item)
+        return SEPARATOR.join(cell(item) if not isinstance(item, Mapping | list) else _json(item)
                               for item in value)
     if isinstance(value, Mapping):
-        return json.dumps(value)
+        return _json(value)
     return str(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def csv_text(items: Iterable[Mapping[str, Any]]) -> str:

@@ -127,13 +127,19 @@ def _changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> lis
 
 def _explaining(reader: Reader, cursor: Cursor, record_id: str, first: Point, second: Point, axis: str) -> list[str]:
     """The ids of the events behind a change: valid lower bound or certain day in (D1, D2], or
-    recorded in (T1, T2]."""
-    if axis == "system":
-        rows = cursor.execute(
-            "SELECT event_id FROM {event_log} WHERE record = ? AND position > ? AND position <= ? ORDER BY position",
-            (record_id, first.position, second.position)).all()
-        return [str(r[0]) for r in rows]
-    knowledge = read_log(reader._envelopes(cursor, record_id, second.position))
-    low, high = first.day.toordinal(), second.day.toordinal()
-    return [fact.id for fact in knowledge.facts
-            if low < fact.valid.ordinals[0] <= high or low < fact.valid.ordinals[2] <= high]
+    recorded in (T1, T2]; for a body or dialogue, its meetings' too (they make its `meetings`)."""
+    records = [record_id, *(str(r[0]) for r in cursor.execute(
+        "SELECT meeting FROM {series_members} WHERE series = ? ORDER BY meeting", (record_id,)).all())]
+    found: list[tuple[int, str]] = []
+    for record in records:
+        if axis == "system":
+            rows = cursor.execute(
+                "SELECT position, event_id FROM {event_log} WHERE record = ? AND position > ? AND position <= ?",
+                (record, first.position, second.position)).all()
+            found.extend((int(r[0]), str(r[1])) for r in rows)
+            continue
+        knowledge = read_log(reader._envelopes(cursor, record, second.position))
+        low, high = first.day.toordinal(), second.day.toordinal()
+        found.extend((fact.position, fact.id) for fact in knowledge.facts
+                     if low < fact.valid.ordinals[0] <= high or low < fact.valid.ordinals[2] <= high)
+    return [event_id for _, event_id in sorted(found)]
