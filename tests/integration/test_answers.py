@@ -234,10 +234,8 @@ def test_search_needs_words(client: Client, query: str) -> None:
 @pytest.mark.parametrize("ask", ["format", "accept"])
 def test_every_list_answer_is_also_csv(client: Client, path: str, name: str, ask: str) -> None:
     answer = client.get(path)
-    if ask == "format":
-        response = client.get(f"{path}&format=csv")
-    else:
-        response = client.get(path, headers={"Accept": "text/csv"})
+    asked = {"path": f"{path}&format=csv"} if ask == "format" else {"path": path, "headers": {"Accept": "text/csv"}}
+    response = client.get(**asked)
     rows = read_csv(response)
     assert response.headers["Content-Disposition"] == f'attachment; filename="{name}.csv"'
     assert len(rows) == len(answer["items"]) > 0
