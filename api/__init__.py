@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from api import audit, feeds, log, ops, pages, records, subscriptions
+from api import answers, audit, feeds, log, ops, pages, records, subscriptions
 from api.errors import register_error_handlers
 from registry.service import Registry
 from registry.settings import StoreConfig
@@ -53,7 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions["follower_stop"] = stop
         threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True).start()
     api = RegistryApi(app)
-    for blueprint in (records.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp):
+    for blueprint in (records.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp, answers.blp):
         api.register_blueprint(blueprint)
     ops.install_metrics(app)
     feeds.install(app)

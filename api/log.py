@@ -9,6 +9,7 @@ from flask import Response, request
 
 from api.auth import check_reader, require_writer
 from api.common import Blueprint, idempotency_key, json_body, registry, respond
+from api.csv_answers import answer
 from api.schemas import CorrectionBody, LogQuery, PointQuery, RetractionBody, TimelineQuery
 from registry.errors import BadQuery
 
@@ -18,14 +19,14 @@ blp = Blueprint("log", __name__, url_prefix="/v1", description="The global log a
 @blp.route("/events", methods=["GET"])
 @blp.arguments(LogQuery, location="query", as_kwargs=True)
 @blp.doc(summary="Events in log order after a position (the cursor of every feed)")
-def events(after: int, limit: int, **filters: Any) -> Response:
+def events(after: int, limit: int, format: str | None = None, **filters: Any) -> Response:
     check_reader()
     page = registry().reader.events(after, limit, **filters)
     headers = {}
     if page.pop("full"):
-        query = {"after": page["next"], "limit": limit, **filters}
+        query = {"after": page["next"], "limit": limit, **filters, **({"format": format} if format else {})}
         headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
-    return respond(page, headers=headers)
+    return answer(page, "events", format, headers)
 
 
 @blp.route("/events/<event_id>", methods=["GET"])
@@ -64,9 +65,9 @@ def snapshot(**query: Any) -> Response:
 @blp.route("/timeline", methods=["GET"])
 @blp.arguments(TimelineQuery, location="query", as_kwargs=True)
 @blp.doc(summary="World events whose valid interval meets [from, to], in valid order")
-def timeline(from_: Any = None, to: Any = None, **filters: Any) -> Response:
+def timeline(from_: Any = None, to: Any = None, format: str | None = None, **filters: Any) -> Response:
     check_reader()
     if from_ and to and to < from_:
         raise BadQuery("'to' is before 'from'", {"to": ["before from"]})
-    return respond(registry().reader.timeline(from_, to, **filters))
+    return answer(registry().reader.timeline(from_, to, **filters), "timeline", format)
 

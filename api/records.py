@@ -8,6 +8,7 @@ from flask import Response, url_for
 
 from api.auth import check_reader, require_writer
 from api.common import Blueprint, etag, idempotency_key, if_match, json_body, registry, respond
+from api.csv_answers import answer
 from api.schemas import Envelope, EventInput, ListQuery, PointQuery, Problem, encode_cursor
 from events import CATALOGUE
 
@@ -30,7 +31,7 @@ def _list(collection: str, **query: Any) -> Response:
     )
     if page["next"]:
         page["next"] = encode_cursor(page["next"])
-    return respond(page)
+    return answer(page, collection, query.get("format"))
 
 
 def _view(collection: str, record_id: str, **query: Any) -> Response:
