@@ -32,7 +32,7 @@ HINTS = {
 
 def install(app: Flask) -> None:
     """Serve the pages (and /docs from vendored Swagger UI) in this app."""
-    from api.pages import views  # noqa: F401  (routes)
+    from api.pages import answers, views  # noqa: F401  (routes)
 
     app.register_blueprint(blp)
 

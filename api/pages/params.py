@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import request
+from marshmallow import ValidationError
 
-from events import CATALOGUE, normalise_party, parse_day, parse_instant
+from events import CATALOGUE, parse_day, parse_instant
 from events.ids import is_record_id
 from registry.errors import BadQuery
 
 POINT = ("as_of", "known_at")
 PICKER_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
 MAX_PAGE = 100_000
+COUNTRY = re.compile(r"[A-Za-z]{2}")
 
 
 @dataclass
@@ -75,10 +77,9 @@ def _record(text: str) -> str:
 
 
 def _party(text: str) -> str:
-    try:
-        return str(normalise_party(text))
-    except (ValueError, TypeError) as error:
-        raise ValueError("must be a country code such as RU or an organisation id such as eu") from error
+    if len(text) > 80 or not (COUNTRY.fullmatch(text) or is_record_id(text)):
+        raise ValueError("must be a country code such as RU (any case) or an organisation id such as eu")
+    return text
 
 
 def _page(text: str) -> int:
@@ -131,3 +132,13 @@ def parse(accepted: Iterable[str]) -> PageQuery:
     query.as_of = query.values.get("as_of")
     query.known_at = query.values.get("known_at")
     return query
+
+
+def decode_cursor(cursor_field: Any, text: str | None) -> Any:
+    """A page cursor the API gave out, decoded by its schema field. Raises BadQuery."""
+    if text is None:
+        return None
+    try:
+        return cursor_field.deserialize(text)
+    except ValidationError as error:
+        raise BadQuery("invalid parameters: cursor", {"cursor": ["not a cursor this site gave out"]}) from error

@@ -10,7 +10,7 @@ from flask import current_app, g, render_template
 
 from api.common import registry
 from api.pages import blp, params, timeline, words
-from api.schemas import encode_cursor
+from api.schemas import Cursor, encode_cursor
 from events import CATALOGUE
 from registry.errors import BadQuery, NotFound
 
@@ -71,7 +71,7 @@ def collection(collection: str) -> str:
         raise BadQuery(f"a {kind.name} never has status {status!r}",
                        {"status": ["one of " + ", ".join(statuses)]})
     limit = query.get("limit", PAGE_SIZE)
-    cursor_id = _cursor(query.get("cursor"))
+    cursor_id = params.decode_cursor(Cursor(), query.get("cursor"))
     page = registry().reader.list(collection, query.as_of, query.known_at, status=status,
                                   party=query.get("party"), limit=limit, cursor_id=cursor_id)
     following = encode_cursor(page["next"]) if page["next"] else None
@@ -149,19 +149,6 @@ def docs() -> str:
 
 def _statuses(kind: str) -> list[str]:
     return list(CATALOGUE.kinds[kind].statuses)
-
-
-def _cursor(text: str | None) -> str | None:
-    if text is None:
-        return None
-    from marshmallow import ValidationError
-
-    from api.schemas import Cursor
-
-    try:
-        return str(Cursor().deserialize(text))
-    except ValidationError as error:
-        raise BadQuery("invalid parameters: cursor", {"cursor": ["not a cursor this site gave out"]}) from error
 
 
 def _event_or_none(event_id: str) -> dict[str, Any] | None:

@@ -21,6 +21,8 @@ PAGES = [
     ("agreement-2010", "/agreements/ru-eu-readmission-agreement?as_of=2010-06-01"),
     ("joint-committee", "/bodies/ru-eu-readmission-joint-committee"),
     ("timeline", "/timeline?from=2005-01-01"),
+    ("search", "/search?q=readmission&as_of=2008-01-01"),
+    ("changes", "/changes?from=2006-01-01&to=2011-01-01"),
     ("audit", "/audit"),
     ("docs", "/docs"),
     ("bad-parameter", "/agreements?as_of=2006-13-01"),

@@ -188,3 +188,33 @@ def test_pages_need_a_reader_token_when_reads_are_closed(server: Server, tmp_pat
             assert seen.elsewhere == [] and seen.failed == []
     finally:
         closed.stop()
+
+
+def test_search_for_readmission_from_the_start_page(browse: Visit) -> None:
+    page = browse.go("/?as_of=2008-01-01")
+    page.fill("#q", "readmission")
+    with page.expect_navigation():
+        page.click("form.search button[type=submit]")
+    assert "q=readmission" in page.url and "as_of=2008-01-01" in page.url
+    results = page.inner_text("table.results")
+    assert "ru-eu-readmission-agreement" in results and "ru-eu-readmission-joint-committee" in results
+    # Title matches come first; the agreement is in force as of the chosen day.
+    first = page.locator("table.results tbody tr").first.inner_text()
+    assert "readmission" in first.lower()
+    row = page.locator("table.results tbody tr", has_text="ru-eu-readmission-agreement").inner_text()
+    assert "in force" in row
+    page.click("table.results >> text=ru-eu-readmission-agreement")
+    assert "as_of=2008-01-01" in page.url and "in force" in summary(page)
+
+
+def test_changes_between_two_days(browse: Visit) -> None:
+    page = browse.go("/changes")
+    page.fill("#from", "2006-01-01")
+    page.fill("#to", "2011-01-01")
+    with page.expect_navigation():
+        page.click("form.filters button[type=submit]")
+    row = page.locator("table.changes tbody tr", has_text="ru-eu-readmission-agreement").inner_text()
+    assert "entered into force" in row and "scope" in row
+    assert "nationals of third countries" in row
+    response = page.goto(browse.origin + "/changes?from=2011-01-01&to=2006-01-01")
+    assert response is not None and response.status == 400
