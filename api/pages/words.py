@@ -27,6 +27,9 @@ CERTAINTY = {
     "not_yet": "not yet",
     None: "",
 }
+DATE_FIELDS = frozenset({"signed", "entered_into_force", "established", "launched", "planned", "held",
+                         "contacts_established"})
+BOOKKEEPING = frozenset({"evidence", "uncertain"})  # shown in their own sections, not as changed values
 STATES = {"current": "current", "corrected": "corrected", "retracted": "retracted"}
 
 
@@ -69,7 +72,7 @@ def when(valid: str | None) -> str:
         return valid
     if time.is_interval:
         start = span(time.lower, time.certain_from)
-        start = start.removeprefix("on ")
+        start = start.removeprefix("on ") if start.startswith("on ") and "before" not in start else "some day " + start
         end = "an open end" if time.upper is None else day(time.upper)
         return f"from {start} to {end}"
     return span(time.lower, time.upper)
