@@ -15,8 +15,7 @@ import pytest
 import requests
 from browser_support import Visit, launch, visit
 from e2e_harness import Server
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 READMISSION = "/agreements/ru-eu-readmission-agreement"
 SOFIA = "ru-eu-migration-dialogue-sofia-2018"
