@@ -217,3 +217,33 @@ def test_changes_between_two_days(browse: Visit) -> None:
     assert "nationals of third countries" in row
     response = page.goto(browse.origin + "/changes?from=2011-01-01&to=2006-01-01")
     assert response is not None and response.status == 400
+
+
+SCRIPT = re.compile(r'<script src="([^"]+)"')
+JS_BUDGET = 200 * 1024  # gzipped, per page
+SWAGGER_UI = 500 * 1024  # /docs alone carries Swagger UI's bundle (about 458 KB gzipped)
+
+
+@pytest.mark.parametrize("path", ["/", "/agreements", READMISSION, "/timeline", "/changes", "/search", "/audit",
+                                  "/docs"])
+def test_javascript_per_page_stays_within_budget(server: Server, path: str) -> None:
+    import gzip
+
+    page = server.get(path)
+    assert page.status_code == 200
+    sources = SCRIPT.findall(page.text)
+    assert all(src.startswith("/assets/") for src in sources), sources
+    total = sum(len(gzip.compress(server.get(src).content, 9)) for src in sources)
+    assert total <= (SWAGGER_UI if path == "/docs" else JS_BUDGET), (path, total)
+    if path == "/timeline":
+        assert total > 100 * 1024  # the chart library is there
+
+
+def test_forms_leave_blank_fields_out_of_the_address_when_javascript_runs(browse: Visit) -> None:
+    page = browse.go("/timeline")
+    page.fill("#record", "ru-eu-readmission-agreement")
+    with page.expect_navigation():
+        page.click("form.filters button[type=submit]")
+    assert "record=ru-eu-readmission-agreement" in page.url
+    assert ("from=" in page.url) is not browse.javascript  # type: ignore[attr-defined]
+    assert page.locator("table.timeline-table tbody tr").count() == 3
