@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import current_app, g, render_template
 
+from api import audit as audit_api
 from api.common import registry
 from api.pages import blp, params, timeline, words
 from api.schemas import Cursor, encode_cursor
@@ -130,7 +131,12 @@ def timeline_page() -> str:
 def audit() -> str:
     query = _query()
     head = registry().reader.head()
-    return _render("audit.html", query, head=head)
+    checkpoint = key = None
+    signer = getattr(audit_api, "signer", None)  # the signed checkpoints of the verifiable log, where present
+    if signer is not None:
+        checkpoint = signer().checkpoint(registry().database)
+        key = signer().verifier.vkey()
+    return _render("audit.html", query, head=head, checkpoint=checkpoint, key=key)
 
 
 @blp.route("/docs")
