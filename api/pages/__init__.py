@@ -8,6 +8,7 @@ every link. JavaScript only enhances (the timeline's zoom and pan; Swagger UI on
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, render_template, request, url_for
@@ -20,6 +21,7 @@ from registry.errors import RegistryError
 
 blp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/assets")
+log = logging.getLogger(__name__)
 HINTS = {
     "as_of": "a day, YYYY-MM-DD, e.g. 2008-01-01",
     "known_at": "an instant, e.g. 2026-01-01T00:00:00Z (a date-time picker's value counts as UTC)",
@@ -88,3 +90,9 @@ def _registry_error(error: RegistryError) -> Response:
 @blp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     return error_page(error.code or 500, error.name, error.description or error.name)
+
+
+@blp.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error on a page", exc_info=error)
+    return error_page(500, "Internal Server Error", "the server failed; the error is logged")
