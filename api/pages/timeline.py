@@ -16,27 +16,31 @@ OPEN_START_DAYS = 365  # how far back an open start ("on or before D") is drawn
 
 
 def rows(reader: Reader, query: PageQuery) -> list[dict[str, Any]]:
-    """World events whose valid interval meets [from, to], as known at the point, in valid order."""
-    start, end = query.get("from"), query.get("to")
+    """World events whose valid interval meets [from, to], as known at the point, in valid order.
+
+    As known now, the reader's timeline is already filtered and in valid order (corrections
+    applied); only the page shown is worked out further (`shape`).
+    """
     records = _records(reader, query)
     if query.known_at is None:
-        # The timeline table holds current knowledge, with corrections applied.
-        found = reader.timeline(start, end, kind=query.get("kind"), type=query.get("type"),
+        found = reader.timeline(query.get("from"), query.get("to"), kind=query.get("kind"), type=query.get("type"),
                                 record=next(iter(records)) if records and len(records) == 1 else None)["items"]
-    else:
-        found = _as_known(reader, query)
+        return found if records is None else [item for item in found if item["record"] in records]
+    return _as_known(reader, query, records)
+
+
+def shape(shown: list[dict[str, Any]], day: dt.date) -> list[dict[str, Any]]:
+    """The page's rows with their effective valid time and certainty as of `day`."""
     result = []
-    for item in found:
-        if records is not None and item["record"] not in records:
-            continue
-        effective = item.get("effective") or {}
-        time = ValidTime.parse(effective.get("valid") or item["valid"])
-        if (end and time.lower > end) or (start and time.upper and time.upper < start):
-            continue
-        day = query.as_of or dt.datetime.now(dt.UTC).date()
+    for item in shown:
+        time = _time(item)
         result.append({**item, "time": time, "certainty": time.certainty(day)})
-    result.sort(key=lambda r: (r["time"].lower, r["time"].upper or dt.date.max, r["position"]))
     return result
+
+
+def _time(item: dict[str, Any]) -> ValidTime:
+    effective = item.get("effective") or {}
+    return ValidTime.parse(effective.get("valid") or item["valid"])
 
 
 def _records(reader: Reader, query: PageQuery) -> set[str] | None:
@@ -68,18 +72,27 @@ def _all(reader: Reader, collection: str, query: PageQuery, party: str | None = 
         cursor_id = page["next"]
 
 
-def _as_known(reader: Reader, query: PageQuery) -> list[dict[str, Any]]:
+def _as_known(reader: Reader, query: PageQuery, records: set[str] | None) -> list[dict[str, Any]]:
     """The timeline as the registry knew it at `known_at`: each record's history read at that instant."""
     kind, event_type = query.get("kind"), query.get("type")
+    start, end = query.get("from"), query.get("to")
     ids = dict.fromkeys(item["record"] for item in reader.timeline(None, None, kind=kind)["items"])
     found = []
     for record_id in ids:
+        if records is not None and record_id not in records:
+            continue
         try:
             history = reader.history(record_id, query.as_of, query.known_at)["items"]
         except NotFound:  # registered later than known_at
             continue
-        found += [item for item in history[1:] if event_type is None or item["type"] == event_type]
-    return found
+        for item in history[1:]:
+            time = _time(item)
+            if (event_type and item["type"] != event_type) or (end and time.lower > end) or (
+                    start and time.upper and time.upper < start):
+                continue
+            found.append((time.lower, time.upper or dt.date.max, item["position"], item))
+    found.sort(key=lambda entry: entry[:3])
+    return [entry[3] for entry in found]
 
 
 def chart(shown: list[dict[str, Any]], day: dt.date) -> dict[str, Any]:

@@ -118,8 +118,8 @@ def timeline_page() -> str:
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     if number > pages:
         raise BadQuery(f"there are {pages} pages", {"page": [f"at most {pages}"]})
-    shown = rows[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
     day = query.as_of or dt.datetime.now(dt.UTC).date()
+    shown = timeline.shape(rows[(number - 1) * PAGE_SIZE: number * PAGE_SIZE], day)
     return _render("timeline.html", query, rows=shown, total=len(rows), number=number, pages=pages,
                    data=timeline.chart(shown, day), day=day,
                    filters={k: v for k, v in query.raw.items() if k not in ("as_of", "known_at", "page")},
