@@ -42,6 +42,7 @@ def visit(browser: Browser, origin: str, *, javascript: bool,
           headers: dict[str, str] | None = None) -> Iterator[Visit]:
     context = browser.new_context(java_script_enabled=javascript, extra_http_headers=headers or {},
                                   viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)  # a busy machine may be slow; a hang still fails
     page = context.new_page()
     seen = Visit(context, page, origin)
     own = urlsplit(origin).netloc
