@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/http_rates.py
 	$(BIN)/python bench/replay.py --events 100000
 	$(BIN)/python bench/feed_latency.py
+	$(BIN)/python bench/pages.py
+
+screenshots: $(BIN)/.installed
+	cd tests/e2e && ../../$(BIN)/python screenshots.py ../../docs/screenshots
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import audit, batch, feeds, log, ops, records, subscriptions
+from api import answers, audit, batch, feeds, log, ops, pages, records, subscriptions
 from api.errors import ProblemApi, register_error_handlers
 from registry.bootstrap import bootstrap, require_current
 from registry.settings import Settings
@@ -43,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=None,  # /docs is served by api.pages from vendored Swagger UI
         API_SPEC_OPTIONS={
             "info": {"description": "An event-sourced, bitemporal registry of cooperation between parties."},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
@@ -63,8 +63,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         app.extensions["follower_thread"] = follower  # joined by api.lifecycle.close()
         follower.start()
     api = RegistryApi(app)
-    for blueprint in (records.blp, batch.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp):
+    for blueprint in (records.blp, batch.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp,
+                      answers.blp):
         api.register_blueprint(blueprint)
     ops.install_metrics(app)
     feeds.install(app, settings)
+    pages.install(app)
     return app

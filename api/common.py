@@ -71,10 +71,14 @@ IF_MATCH_HEADER = {"in": "header", "name": "If-Match", "required": False,
 
 
 def answer(description: str, schema: Any = None, media_type: str = "application/json",
-           headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """The documentation of a successful answer; `headers` maps each header to its description."""
+           headers: dict[str, str] | None = None, csv: bool = False) -> dict[str, Any]:
+    """The documentation of a successful answer; `headers` maps each header to its description;
+    `csv`: the items are also given as CSV (`format=csv` or `Accept: text/csv`)."""
     documented: dict[str, Any] = {"description": description,
                                   "content": {media_type: {"schema": schema} if schema is not None else {}}}
+    if csv:
+        documented["content"]["text/csv"] = {"schema": {"type": "string", "description": "a header row, then "
+                                                        "one row per item; lists joined with '; '"}}
     if headers:
         documented["headers"] = {name: {"description": text, "schema": {"type": "string"}}
                                  for name, text in headers.items()}

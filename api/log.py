@@ -22,6 +22,7 @@ from api.common import (
     registry,
     respond,
 )
+from api.csv_answers import answer as list_answer
 from api.schemas import (
     Envelope,
     EventPage,
@@ -43,16 +44,16 @@ blp = Blueprint("log", __name__, url_prefix="/v1", description="The global log a
 @blp.arguments(LogQuery, location="query", as_kwargs=True)
 @blp.doc(summary="Events in log order after a position (the cursor of every feed)",
          responses={200: answer("a page of events; `next` is the `after` of the next page", EventPage,
-                                headers={"Link": 'the next page, rel="next", while pages are full'}),
+                                headers={"Link": 'the next page, rel="next", while pages are full'}, csv=True),
                     **problems(400, *READ)})
-def events(after: int, limit: int, **filters: Any) -> Response:
+def events(after: int, limit: int, format: str | None = None, **filters: Any) -> Response:
     check_reader()
     page = registry().reader.events(after, limit, **filters)
     headers = {}
     if page.pop("full"):
-        query = {"after": page["next"], "limit": limit, **filters}
+        query = {"after": page["next"], "limit": limit, **filters, **({"format": format} if format else {})}
         headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
-    return respond(page, headers=headers)
+    return list_answer(page, "events", format, headers)
 
 
 @blp.route("/events/<event_id>", methods=["GET"])
@@ -105,13 +106,15 @@ def snapshot(**query: Any) -> Response:
 @blp.route("/timeline", methods=["GET"])
 @blp.arguments(TimelineQuery, location="query", as_kwargs=True)
 @blp.doc(summary="World events whose valid interval meets [from, to], in valid order, a page at a time",
-         responses={200: answer("the events, in valid order; `next`: the cursor of the next page", Timeline),
+         responses={200: answer("the events, in valid order; `next`: the cursor of the next page", Timeline,
+                                csv=True),
                     **problems(400, *READ)})
-def timeline(from_: Any = None, to: Any = None, cursor: Any = None, **filters: Any) -> Response:
+def timeline(from_: Any = None, to: Any = None, cursor: Any = None, format: str | None = None,
+             **filters: Any) -> Response:
     check_reader()
     if from_ and to and to < from_:
         raise BadQuery("'to' is before 'from'", {"to": ["before from"]})
     page = registry().reader.timeline(from_, to, after=cursor, **filters)
     page["next"] = encode_timeline_cursor(page["next"]) if page["next"] else None
-    return respond(page)
+    return list_answer(page, "timeline", format)
 

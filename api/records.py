@@ -22,6 +22,7 @@ from api.common import (
     registry,
     respond,
 )
+from api.csv_answers import answer as list_answer
 from api.schemas import (
     REGISTRATIONS,
     Envelope,
@@ -54,7 +55,7 @@ def _list(collection: str, **query: Any) -> Response:
     )
     if page["next"]:
         page["next"] = encode_cursor(page["next"])
-    return respond(page)
+    return list_answer(page, collection, query.get("format"))
 
 
 def _view(collection: str, record_id: str, **query: Any) -> Response:
@@ -100,7 +101,7 @@ def _routes(collection: str, kind: str) -> None:
     @blp.route(f"/{collection}", methods=["GET"], endpoint=f"list_{collection}", tags=tags)
     @blp.arguments(ListQuery, location="query", as_kwargs=True)
     @blp.doc(summary=f"{kind.title()}s with a certain or uncertain world event by as_of",
-             responses={200: answer("a page of views; `next` is the next page's cursor", RecordPage),
+             responses={200: answer("a page of views; `next` is the next page's cursor", RecordPage, csv=True),
                         **problems(400, *READ)})
     def list_(**query: Any) -> Response:
         return _list(collection, **query)

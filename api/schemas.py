@@ -25,7 +25,6 @@ from events import (
 )
 from events.catalogue import SourceSchema
 from events.ids import RECORD_ID_PATTERN, is_record_id
-from events.parties import Party
 
 
 class Day(fields.String):
@@ -73,6 +72,23 @@ def encode_cursor(record_id: str) -> str:
     return base64.urlsafe_b64encode(record_id.encode()).decode().rstrip("=")
 
 
+class SearchCursor(fields.String):
+    """An opaque page cursor of a search: the (group, id) of the last item given."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            group, _, record_id = base64.urlsafe_b64decode(value.encode() + b"==").decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, AttributeError, ValueError) as error:
+            raise ValidationError("not a cursor this API gave out") from error
+        if group not in ("0", "1") or not is_record_id(record_id):
+            raise ValidationError("not a cursor this API gave out")
+        return (int(group), record_id)
+
+
+def encode_search_cursor(key: tuple[int, str]) -> str:
+    return encode_cursor(f"{key[0]}:{key[1]}")
+
+
 class Query(Schema):
     class Meta:
         unknown = RAISE
@@ -83,9 +99,16 @@ class PointQuery(Query):
     known_at = Instant(metadata={"description": "system time: an RFC 3339 instant (default now)"})
 
 
+def format_field() -> fields.String:
+    return fields.String(validate=validate.OneOf(["json", "csv"]),
+                         metadata={"description": "csv: the items as CSV (as with Accept: text/csv)"})
+
+
 class ListQuery(PointQuery):
-    status = fields.String()
-    party = Party(metadata={"description": "ISO 3166-1 alpha-2 code or organisation id"})
+    format = format_field()
+    status = fields.String(validate=validate.Length(max=50))
+    party = fields.String(validate=validate.Length(max=80),
+                          metadata={"description": "ISO 3166-1 alpha-2 code (any case) or organisation id"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = Cursor()
 
@@ -96,6 +119,27 @@ KINDS = sorted(CATALOGUE.kinds)
 SLUG = validate.Regexp(RECORD_ID_PATTERN, error="not a record id")
 
 
+class ChangesQuery(PointQuery):
+    from_ = Day(data_key="from", metadata={"description": "first day (with to)"})
+    to = Day(metadata={"description": "second day (with from)"})
+    known_from = Instant(metadata={"description": "first instant (with known_to)"})
+    known_to = Instant(metadata={"description": "second instant (with known_from)"})
+    kind = fields.String(validate=validate.OneOf(sorted(CATALOGUE.kinds)))
+    party = fields.String(validate=validate.Length(max=80),
+                          metadata={"description": "ISO 3166-1 alpha-2 code (any case) or organisation id"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = Cursor()
+    format = format_field()
+
+
+class SearchQuery(PointQuery):
+    q = fields.String(required=True, validate=validate.Length(max=500), metadata={"description": "the words"})
+    kind = fields.String(validate=validate.OneOf(sorted(CATALOGUE.kinds)))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = SearchCursor()
+    format = format_field()
+
+
 class LogQuery(Query):
     after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION),
                            metadata={"description": "the last position you have; 0 for the start"})
@@ -103,6 +147,7 @@ class LogQuery(Query):
     type = fields.String(validate=validate.OneOf(TYPES))
     kind = fields.String(validate=validate.OneOf(KINDS))
     record = fields.String(validate=SLUG)
+    format = format_field()
 
 
 class TimelineCursor(fields.String):
@@ -131,6 +176,7 @@ class TimelineQuery(Query):
     type = fields.String(validate=validate.OneOf(TYPES))
     kind = fields.String(validate=validate.OneOf(KINDS))
     record = fields.String(validate=SLUG)
+    format = format_field()
 
 
 # Request bodies: the validating schemas, composed
@@ -277,6 +323,40 @@ class Snapshot(Answer):
 
 class Timeline(Answer):
     items = fields.List(fields.Nested(TimelineEntry), required=True)
+    next = fields.String(required=True, allow_none=True, metadata={"description": "the next page's cursor"})
+
+
+class Change(Answer):
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    before = fields.Nested(RecordView, required=True, allow_none=True)
+    after = fields.Nested(RecordView, required=True, allow_none=True)
+    changed = fields.List(fields.String(), required=True, metadata={"description": "names of changed fields"})
+    events = fields.List(fields.String(), required=True, metadata={"description": "ids of the events behind it"})
+
+
+class Changes(Answer):
+    class Meta:
+        unknown = INCLUDE  # the points compared
+
+    items = fields.List(fields.Nested(Change), required=True)
+    next = fields.String(required=True, allow_none=True, metadata={"description": "the next page's cursor"})
+
+
+class SearchHit(Answer):
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    title = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, allow_none=True)
+    matched = fields.List(fields.String(), required=True, metadata={"description": "title, note, source"})
+    snippet = fields.String(required=True)
+
+
+class SearchPage(Answer):
+    class Meta:
+        unknown = INCLUDE
+
+    items = fields.List(fields.Nested(SearchHit), required=True)
     next = fields.String(required=True, allow_none=True, metadata={"description": "the next page's cursor"})
 
 

@@ -49,3 +49,21 @@ class Party(fields.String):
 
 def party_list(**kwargs: Any) -> fields.List:
     return fields.List(Party(), **kwargs)
+
+
+def party_filter(value: str) -> frozenset[str]:
+    """The parties a list filter `value` stands for: a country code in any case (aliases
+    resolved) and an organisation id in lower case, whichever of the two it can be.
+
+    Raises ValueError when it can be neither.
+    """
+    candidates = set()
+    if len(value) == 2 and value.isalpha() and value.isascii():
+        code = ALIASES.get(value.upper(), value.upper())
+        if pycountry.countries.get(alpha_2=code) is not None:
+            candidates.add(code)
+    if is_record_id(value.lower()):
+        candidates.add(value.lower())
+    if not candidates:
+        raise ValueError(f"{value!r} is neither an ISO 3166-1 alpha-2 code nor an organisation id")
+    return frozenset(candidates)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from marshmallow import validate
@@ -33,3 +34,9 @@ def text_problems(value: Any, path: str = "body", depth: int = 0) -> dict[str, l
         for index, item in enumerate(value):
             problems.update(text_problems(item, f"{path}[{index}]", depth + 1))
     return problems
+
+
+def folded(text: str) -> str:
+    """The text in lower case without accents, as searches compare it."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

@@ -1,7 +1,9 @@
 """The seed timeline: Russia–EU cooperation in the migration sphere.
 
 Every fact comes from `seeds/migration-issues.txt` ("Migration issues"), with the
-sentence it rests on and the precision the text gives. Where the text says
+sentence it rests on and the precision the text gives, but the establishment of the
+EU and of the FSB Border Guard Service, which the text does not date: those cite the
+acts that established them (`ESTABLISHMENTS`, written after the timeline). Where the text says
 "as of today" or gives no date, the valid time is the set of days up to the day
 the dataset was compiled, [..2026-11-29]: the fact is certain by then, and
 uncertain before.
@@ -53,6 +55,35 @@ Q_CONTACTS = (
 
 def source(quote: str) -> list[dict[str, Any]]:
     return [{"title": DOCUMENT, "quote": quote}]
+
+
+# The text names the EU and the FSB Border Guard Service but says nothing of their
+# beginnings; these come from the acts that established them.
+TEU = {
+    "title": "Treaty on European Union (Maastricht, 7 February 1992), OJ C 191, 29.7.1992",
+    "url": "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:11992M/TXT",
+    "quote": "By this Treaty, the High Contracting Parties establish among themselves a European Union, "
+             "hereinafter called 'the Union'.",
+}
+DECREE_308 = {
+    "title": "Decree of the President of the Russian Federation of 11 March 2003 No. 308 \"On measures to improve "
+             "state administration in the field of security of the Russian Federation\"",
+}
+BORDER_SERVICE = {
+    "title": "Пограничная служба ФСБ России (Border Service of the FSB of Russia), Wikipedia",
+    "url": "https://ru.wikipedia.org/wiki/"
+           "%D0%9F%D0%BE%D0%B3%D1%80%D0%B0%D0%BD%D0%B8%D1%87%D0%BD%D0%B0%D1%8F_%D1%81%D0%BB%D1%83%D0%B6%D0%B1%D0%B0_%D0%A4%D0%A1%D0%91_%D0%A0%D0%BE%D1%81%D1%81%D0%B8%D0%B8",
+}
+ESTABLISHMENTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("organisations", "eu", {
+        "type": "established", "valid": "1993-11-01", "sources": [TEU],
+        "note": "The Treaty on European Union (Maastricht) established the Union; it entered into force on "
+                "1 November 1993."}),
+    ("organisations", "fsb-border-guard-service", {
+        "type": "established", "valid": "2003-07-01", "sources": [DECREE_308, BORDER_SERVICE],
+        "note": "The decree of 11 March 2003 moved the border guard into the FSB; the Federal Border Service "
+                "existed until 30 June 2003 and the Border Service of the FSB from 1 July 2003."}),
+]
 
 
 # (collection, record id, registration, [events])
@@ -128,4 +159,9 @@ def seed(registry: Registry, progress: Callable[[int], object] | None = None) ->
         count += 1 + len(events)
         if progress:
             progress(1 + len(events))
+    for collection, record_id, event in ESTABLISHMENTS:
+        registry.append(collection, record_id, event, ACTOR, idempotency_key=f"seed:{record_id}:established")
+        count += 1
+        if progress:
+            progress(1)
     return count

@@ -20,7 +20,7 @@ from registry.settings import StoreConfig
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
 VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members",
-                       "record_facets"})
+                       "record_facets", "evidence", "search"})
 OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
 LAYOUT = 3  # the projection tables' layout; a version of another layout is rebuilt
@@ -279,6 +279,12 @@ class Database:
             f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
                 record TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
                 valid_upper {big}, state TEXT NOT NULL, effective TEXT, PRIMARY KEY (record, position)){keyed}""",
+            # The certain world events behind a view, on both axes: {event, type, valid, sources}.
+            f"""CREATE TABLE IF NOT EXISTS {{evidence}} (
+                record TEXT NOT NULL, position {big} NOT NULL, certain_day {big} NOT NULL,
+                valid_lower {big} NOT NULL, valid_upper {big}, sys_from {big} NOT NULL, sys_to {big} NOT NULL,
+                item TEXT NOT NULL)""",
+            self._search_table(),
         ]
         with self.write() as cursor:
             versioned = cursor.versioned(version)
@@ -301,8 +307,27 @@ class Database:
             f"CREATE INDEX IF NOT EXISTS view_segments{v}_alive ON {{view_segments}} (record, sys_to)",
             f"""CREATE INDEX IF NOT EXISTS timeline{v}_order
                 ON {{timeline}} (valid_lower, COALESCE(valid_upper, {OPEN_END}), position)""",
+            f"CREATE INDEX IF NOT EXISTS evidence{v}_lookup ON {{evidence}} (record, sys_to, position)",
+            *self._search_indexes(v),
         ):
             cursor.execute(statement)
+
+    def _search_table(self) -> str:
+        """Texts a search matches: titles and names a record has had, and its events' notes and
+        sources; `folded` is the text without accents, in lower case."""
+        if self.engine == "sqlite":
+            return ("CREATE VIRTUAL TABLE IF NOT EXISTS {search} USING fts5(text, folded UNINDEXED,"
+                    " record UNINDEXED, kind UNINDEXED, matched UNINDEXED, position UNINDEXED,"
+                    " tokenize = 'porter unicode61 remove_diacritics 2')")
+        return """CREATE TABLE IF NOT EXISTS {search} (
+            text TEXT NOT NULL, folded TEXT NOT NULL, record TEXT NOT NULL, kind TEXT NOT NULL,
+            matched TEXT NOT NULL, position BIGINT NOT NULL,
+            document tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, folded)) STORED)"""
+
+    def _search_indexes(self, v: str) -> tuple[str, ...]:
+        if self.engine == "sqlite":
+            return ()
+        return (f"CREATE INDEX IF NOT EXISTS search{v}_document ON {{search}} USING GIN (document)",)
 
     def drop_projection_tables(self, version: int) -> None:
         with self.write() as cursor:

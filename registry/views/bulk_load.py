@@ -32,17 +32,29 @@ from registry.log.store import RegistryStore
 from registry.settings import StoreConfig
 from registry.views.rows import (
     ALIVE,
+    Evidence,
     appended,
     appends_after,
     dump_head,
+    evidence_entry,
     facets,
+    new_titles,
     refold,
     registered_head,
     text_facets,
+    text_rows,
     timeline_row,
+    title_of,
     world_fact,
 )
-from registry.views.tables import FACET_COLUMNS, SEGMENT_COLUMNS, TIMELINE_COLUMNS, track
+from registry.views.tables import (
+    EVIDENCE_COLUMNS,
+    FACET_COLUMNS,
+    SEARCH_COLUMNS,
+    SEGMENT_COLUMNS,
+    TIMELINE_COLUMNS,
+    track,
+)
 
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
 
@@ -69,6 +81,8 @@ class Rows:
     segments: list[tuple[Any, ...]] = field(default_factory=list)
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
     facets: list[tuple[str, str, str, str]] = field(default_factory=list)
+    evidence: list[tuple[Any, ...]] = field(default_factory=list)
+    search: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add_record(self, events: list[dict[str, Any]]) -> None:
         """One record's rows, worked out from its events as the live catch-up would have stored them."""
@@ -81,8 +95,12 @@ class Rows:
         alive: dict[int, tuple[int, str]] = {BEFORE_ALL: (first["position"], dump_state(head["last_state"]))}
         found = set(facets(first["kind"], record, head["last_state"]))
         timeline: list[tuple[Any, ...]] = []
+        evidence: dict[int, tuple[int, Evidence]] = {}  # event position -> (sys_from, entry), alive
+        self.search.extend(text_rows(first))
+        self.search.extend(new_titles(first, [], [title_of(head["last_state"])]))
         for number, envelope in enumerate(events[1:], start=1):
             position, fact = envelope["position"], world_fact(envelope)
+            self.search.extend(text_rows(envelope))
             if fact is not None and appends_after(head, fact):
                 rows, after = appended(head, fact)
                 if rows[0][0] == head["last_day"]:
@@ -90,21 +108,34 @@ class Rows:
                 for day, view in rows:
                     alive[day] = (position, dump_state(view))
                     found.update(facets(first["kind"], record, view))
+                self.search.extend(new_titles(envelope, [title_of(head["last_state"])],
+                                              [title_of(view) for _, view in rows]))
                 head = after
                 timeline.append(timeline_row(record, fact))
+                evidence[position] = (position, evidence_entry(fact, envelope["sources"]))
             else:
                 folded = refold(record, events[:number + 1])
+                before = [title_of(orjson.loads(text)) for _, text in alive.values()]
                 ended, added = folded.changes({day: row[1] for day, row in alive.items()})
                 for day in ended:
                     self._end(record, day, alive.pop(day), position)
                 for day, text in added:
                     alive[day] = (position, text)
                 found.update(text_facets(first["kind"], record, [text for _, text in added]))
+                ended_at, added_at = folded.evidence_changes({at: row[1] for at, row in evidence.items()})
+                for at in ended_at:
+                    sys_from, entry = evidence.pop(at)
+                    self.evidence.append((record, at, *entry, sys_from, position))
+                for at, entry in added_at:
+                    evidence[at] = (position, entry)
+                event = {"record": record, "kind": first["kind"], "position": position}
+                self.search.extend(new_titles(event, before, folded.titles()))
                 head, timeline = folded.head, folded.timeline
                 if folded.series:
                     members.add(folded.series)
             self.days.append((record, position, head["last_day"]))
         self.segments.extend((record, day, sys_from, ALIVE, state) for day, (sys_from, state) in alive.items())
+        self.evidence.extend((record, at, *entry, sys_from, ALIVE) for at, (sys_from, entry) in evidence.items())
         self.heads.append((record, first["kind"], dump_head(head)))
         self.members.extend((series, record) for series in sorted(members))
         self.timeline.extend(timeline)
@@ -201,6 +232,8 @@ class BulkLoad:
                 ("view_segments", SEGMENT_COLUMNS, rows.segments),
                 ("timeline", TIMELINE_COLUMNS, rows.timeline),
                 ("record_facets", FACET_COLUMNS, rows.facets),  # records are disjoint: no duplicates
+                ("evidence", EVIDENCE_COLUMNS, rows.evidence),
+                ("search", SEARCH_COLUMNS, rows.search),
             ):
                 cursor.insert_rows(table, columns, table_rows)
             cursor.execute("UPDATE {projection_tables} SET loaded_through = ? WHERE version = ?",

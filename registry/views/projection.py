@@ -31,17 +31,24 @@ from registry.views.rows import (
     appended,
     appends_after,
     dump_head,
+    evidence_entry,
     facets,
+    new_titles,
     refold,
     registered_head,
     text_facets,
+    text_rows,
     timeline_row,
+    title_of,
     world_fact,
 )
 from registry.views.tables import (
     NAME,
     add_facets,
     add_members,
+    end_evidence,
+    insert_evidence,
+    insert_search,
     insert_segments,
     insert_timeline,
     track,
@@ -249,7 +256,7 @@ class ViewProjection:
         with self.database.write(lock=NAME) as cursor:
             active = self.active(cursor)
             for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members",
-                          "record_facets"):
+                          "record_facets", "evidence", "search"):
                 active.execute(f"DELETE FROM {{{table}}}")
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (tracking_name(active),))
 
@@ -275,6 +282,8 @@ class _Batch:
         self.closed: list[tuple[Any, ...]] = []
         self.timeline: list[tuple[Any, ...]] = []
         self.facets: list[tuple[str, str, str, str]] = []
+        self.evidence: list[tuple[Any, ...]] = []
+        self.search: list[tuple[Any, ...]] = []
 
     def load_heads(self, records: set[str]) -> None:
         wanted = sorted(records - self.heads.keys())
@@ -288,8 +297,10 @@ class _Batch:
 
     def apply(self, envelope: Mapping[str, Any]) -> None:
         record, position = envelope["record"], envelope["position"]
+        self.search.extend(text_rows(envelope))
         if envelope["type"] == "registered":
             head = self.heads[record] = registered_head(envelope)
+            self.search.extend(new_titles(envelope, [], [title_of(head["last_state"])]))
             self.records.append((record, envelope["kind"], position))
             self.new_heads.append((record, envelope["kind"], dump_head(head)))
             self.days.append((record, position, BEFORE_ALL))
@@ -310,6 +321,8 @@ class _Batch:
             self.changed.add(record)
             self.days.append((record, position, self.heads[record]["last_day"]))
             self.timeline.append(timeline_row(record, fact))
+            self.evidence.append((record, position, *evidence_entry(fact, envelope["sources"]), position, ALIVE))
+            self.search.extend(new_titles(envelope, [title_of(head["last_state"])], [title_of(s) for _, s in rows]))
             return
         self.flush()
         self.heads[record] = _refold(self.cursor, record, position)
@@ -342,8 +355,10 @@ class _Batch:
             [(dump_head(self.heads[record]), record) for record in sorted(self.changed)])
         insert_timeline(cursor, self.timeline)
         add_facets(cursor, self.facets)
+        insert_evidence(cursor, self.evidence)
+        insert_search(cursor, self.search)
         self.records, self.new_heads, self.days, self.members = [], [], [], []
-        self.closed, self.segments, self.timeline, self.facets = [], [], [], []
+        self.closed, self.segments, self.timeline, self.facets, self.evidence, self.search = [], [], [], [], [], []
         self.unflushed = {}
         self.changed = set()
 
@@ -360,6 +375,15 @@ def _refold(cursor: Cursor, record: str, position: int) -> Head:
         [(position, record, day, ALIVE) for day in ended])
     insert_segments(cursor, [(record, day, position, ALIVE, state) for day, state in added])
     add_facets(cursor, text_facets(folded.head["kind"], record, [state for _, state in added]))
+    alive_evidence = {r[0]: (r[1], r[2], r[3], r[4]) for r in cursor.execute(
+        "SELECT position, certain_day, valid_lower, valid_upper, item FROM {evidence} WHERE record = ? AND sys_to = ?",
+        (record, ALIVE)).all()}
+    ended_evidence, added_evidence = folded.evidence_changes(alive_evidence)
+    end_evidence(cursor, record, ended_evidence, position)
+    insert_evidence(cursor, [(record, at, *entry, position, ALIVE) for at, entry in added_evidence])
+    event = {"record": record, "kind": folded.head["kind"], "position": position}
+    insert_search(cursor, new_titles(event, [title_of(orjson.loads(state)) for state in alive.values()],
+                                     folded.titles()))
     cursor.execute("UPDATE {heads} SET head = ? WHERE record = ?", (dump_head(folded.head), record))
     cursor.execute("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)",
                    (record, position, folded.head["last_day"]))

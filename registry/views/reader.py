@@ -13,11 +13,14 @@ import orjson
 
 from events import CATALOGUE, ValidTime, meeting_status
 from events.ids import is_event_id, is_record_id
+from events.parties import party_filter
 from events.temporal import read_log
 from registry.clock import format_instant, utc_now
-from registry.errors import NotFound
+from registry.errors import BadQuery, NotFound
 from registry.log import reader as log
 from registry.log.database import OPEN_END, Cursor, Database
+from registry.views import changes, search
+from registry.views.changes import Between
 from registry.views.projection import ViewProjection
 from registry.views.tables import tracked_position
 
@@ -78,9 +81,11 @@ class Reader:
         kind = CATALOGUE.by_collection(collection)
         if kind is None:
             raise NotFound(f"no collection {collection!r}")
+        check_status(kind.name, status)
+        parties = party_set(party)
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
-            items, more = self._collection(cursor, kind.name, point, status, party, limit, cursor_id)
+            items, more = self._collection(cursor, kind.name, point, status, parties, limit, cursor_id)
         return {
             "items": items,
             "next": items[-1]["id"] if more else None,
@@ -186,12 +191,21 @@ class Reader:
         }
         if kind in SERIES_KINDS:
             view["meetings"] = self._meetings(cursor, record_id, point)
+        view["evidence"] = self._evidence(cursor, record_id, point)
         return view
 
-    def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
+    def _evidence(self, cursor: Cursor, record_id: str, point: Point) -> builtins.list[dict[str, Any]]:
+        """The certain world events folded into the view, in valid order."""
+        rows = cursor.execute(
+            "SELECT item FROM {evidence} WHERE record = ? AND sys_to > ? AND sys_from <= ? AND certain_day <= ?"
+            " ORDER BY valid_lower, COALESCE(valid_upper, 10000000), position",
+            (record_id, point.position, point.position, point.day.toordinal())).all()
+        return [orjson.loads(row[0]) for row in rows]
+
+    def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, parties: frozenset[str] | None,
                     limit: int | None, after_id: str | None) -> tuple[builtins.list[dict[str, Any]], bool]:
         items: builtins.list[dict[str, Any]] = []
-        for record_id in self._candidates(cursor, kind, point, status, party, after_id or ""):
+        for record_id in self._candidates(cursor, kind, point, status, parties, after_id or ""):
             found = self._lookup(cursor, record_id, point)
             state = self._state(cursor, record_id, point, found[2])
             if not state["has_world"]:
@@ -199,19 +213,19 @@ class Reader:
             view = self._view(cursor, record_id, kind, point, state, found[3])
             if status is not None and view["status"] != status:
                 continue
-            if party is not None and party not in (view.get("parties") or view.get("members") or []):
+            if parties is not None and not in_party(view, parties):
                 continue
             if limit is not None and len(items) == limit:
                 return items, True
             items.append(view)
         return items, False
 
-    def _candidates(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
-                    after_id: str) -> Iterator[str]:
+    def _candidates(self, cursor: Cursor, kind: str, point: Point, status: str | None,
+                    parties: frozenset[str] | None, after_id: str) -> Iterator[str]:
         """The ids, in order, of the kind's records known at the point that may be in its list: with a
         filter, those whose view ever had that party (or status), found in the facets' index."""
-        if party is not None:
-            facet, values = "party", [party]
+        if parties is not None:
+            facet, values = "party", sorted(parties)
         elif status is not None:
             facet, values = "status", list(STORED_STATUS.get((kind, status), (status,)))
         else:
@@ -260,6 +274,16 @@ class Reader:
             "next": following and {"id": following["id"], "planned": following["planned"],
                                    "place": following["place"]},
         }
+
+    # Answers across records
+
+    def changes(self, between: Between, **options: Any) -> dict[str, Any]:
+        """Records whose view differs between two days or two instants: see `registry.views.changes`."""
+        return changes.changes(self, between, **options)
+
+    def search(self, q: str, **options: Any) -> dict[str, Any]:
+        """Records matching the words of `q`: see `registry.views.search`."""
+        return search.search(self, q, **options)
 
     # The global log
 
@@ -352,6 +376,30 @@ class Reader:
             row = cursor.execute(
                 "SELECT fingerprint, outcome FROM {idempotency} WHERE actor = ? AND key = ?", (actor, key)).one()
         return (row[0], row[1]) if row else None
+
+
+def check_status(kind: str, status: str | None) -> None:
+    """Raises BadQuery for a status the kind never has."""
+    statuses = CATALOGUE.kinds[kind].statuses
+    if status is not None and status not in statuses:
+        raise BadQuery(f"a {kind} is never {status!r}; its statuses are {', '.join(statuses)}",
+                       {"status": [f"one of {', '.join(statuses)}"]})
+
+
+def party_set(party: str | None) -> frozenset[str] | None:
+    """The parties a `party` filter (a country code in any case, or an organisation id)
+    stands for; None for no filter. Raises BadQuery when it can be neither."""
+    if party is None:
+        return None
+    try:
+        return party_filter(party)
+    except ValueError as error:
+        raise BadQuery(str(error), {"party": [str(error)]}) from error
+
+
+def in_party(view: dict[str, Any], parties: frozenset[str]) -> bool:
+    """True when one of `parties` is among the view's parties or members."""
+    return not parties.isdisjoint(view.get("parties") or view.get("members") or ())
 
 
 def _known_id(record_id: str) -> None:

@@ -21,8 +21,9 @@ import orjson
 
 from events import Fact, ValidTime
 from events.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_log, segments
+from events.text import folded
+from registry.views.tables import ALIVE as ALIVE  # the projection and the bulk load take it from here
 
-ALIVE = 2**62  # the sys_to of a row that is still the record's knowledge
 Head = dict[str, Any]  # {kind, last_day, last_order, last_state}: what the fast path needs of a record
 
 
@@ -73,6 +74,44 @@ def facets(kind: str, record: str, state: Mapping[str, Any]) -> list[Facet]:
 
 def text_facets(kind: str, record: str, states: Iterable[str]) -> list[Facet]:
     return [facet for text in states for facet in facets(kind, record, orjson.loads(text))]
+Evidence = tuple[int, int, int | None, str]  # (certain day, valid lower, valid upper, item text)
+
+
+def evidence_entry(fact: Fact, sources: list[Any]) -> Evidence:
+    """How a certain world event shows in the views that fold it: {event, type, valid, sources}."""
+    lower, upper, certain = fact.valid.ordinals
+    item = {"event": fact.id, "type": fact.type, "valid": fact.valid.text, "sources": sources}
+    return (certain, lower, upper, orjson.dumps(item).decode())
+
+
+def title_of(state: Mapping[str, Any]) -> str | None:
+    """The words a search finds a record by, as of a state: its title, or its name and acronym."""
+    view = state["view"]
+    title = view.get("title") or view.get("name")
+    return f"{title} ({view['acronym']})" if title and view.get("acronym") else title
+
+
+def search_row(envelope: Mapping[str, Any], matched: str, text: str) -> tuple[Any, ...]:
+    return (text, folded(text), envelope["record"], envelope["kind"], matched, envelope["position"])
+
+
+def text_rows(envelope: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The search rows of an event's own words: its note, its sources' titles and quotes."""
+    rows = []
+    if envelope.get("note"):
+        rows.append(search_row(envelope, "note", envelope["note"]))
+    for source in envelope.get("sources") or ():
+        words = " — ".join(part for part in (source.get("title"), source.get("quote")) if part)
+        if words:
+            rows.append(search_row(envelope, "source", words))
+    return rows
+
+
+def new_titles(envelope: Mapping[str, Any], before: Iterable[str | None],
+               after: Iterable[str | None]) -> list[tuple[Any, ...]]:
+    """Search rows for the titles an event gave the record that it did not have just before."""
+    known = set(before)
+    return [search_row(envelope, "title", title) for title in sorted({t for t in after if t} - known)]
 
 
 def timeline_row(record: str, fact: Fact, state: str = "current", effective: str | None = None) -> tuple[Any, ...]:
@@ -88,6 +127,10 @@ class Refold:
     head: Head
     series: str | None
     timeline: list[tuple[Any, ...]]
+    evidence: dict[int, Evidence]  # event position -> how it shows once certain
+
+    def titles(self) -> set[str | None]:
+        return {title_of(orjson.loads(state)) for _, state in self.segments}
 
     def changes(self, alive: Mapping[int, str]) -> tuple[list[int], list[tuple[int, str]]]:
         """Against the alive rows (day -> state text): the days whose row ends, and the rows to add."""
@@ -96,8 +139,16 @@ class Refold:
         added = [(day, state) for day, state in self.segments if alive.get(day) != state]
         return ended, added
 
+    def evidence_changes(self, alive: Mapping[int, Evidence]) -> tuple[list[int], list[tuple[int, Evidence]]]:
+        """Against the alive evidence (event position -> entry): the positions whose row ends, and the rows to add."""
+        ended = [position for position, entry in alive.items() if self.evidence.get(position) != entry]
+        added = [(position, entry) for position, entry in sorted(self.evidence.items())
+                 if alive.get(position) != entry]
+        return ended, added
+
 
 def refold(record: str, envelopes: Iterable[Mapping[str, Any]]) -> Refold:
+    envelopes = list(envelopes)
     knowledge = read_log(envelopes)
     fresh = [(day, dump_state(state)) for day, state in segments(knowledge)]
     last_day, last_state = fresh[-1]
@@ -116,7 +167,13 @@ def refold(record: str, envelopes: Iterable[Mapping[str, Any]]) -> Refold:
             effective = json.dumps({"valid": fact.valid.text, **fact.valid.bounds(), "data": fact.data},
                                    ensure_ascii=False)
         timeline.append(timeline_row(record, fact, state, effective))
-    return Refold(fresh, head, knowledge.registered.get("series"), timeline)
+    sources = {e["id"]: list(e.get("sources") or ()) for e in envelopes}
+    evidence = {
+        fact.position: evidence_entry(fact, [
+            *sources[fact.id], *(s for c in knowledge.corrections.get(fact.id, ()) for s in sources[c])])
+        for fact in knowledge.facts
+    }
+    return Refold(fresh, head, knowledge.registered.get("series"), timeline, evidence)
 
 
 def dump_head(head: Mapping[str, Any]) -> str:

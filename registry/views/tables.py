@@ -8,9 +8,12 @@ from typing import Any
 from registry.log.database import Cursor
 
 NAME = "views"
+ALIVE = 2**62  # the sys_to of a row that is still the record's knowledge
 SEGMENT_COLUMNS = ("record", "valid_from", "sys_from", "sys_to", "state")
 TIMELINE_COLUMNS = ("record", "position", "valid_lower", "valid_upper", "state", "effective")
 FACET_COLUMNS = ("kind", "facet", "value", "record")
+EVIDENCE_COLUMNS = ("record", "position", "certain_day", "valid_lower", "valid_upper", "item", "sys_from", "sys_to")
+SEARCH_COLUMNS = ("text", "folded", "record", "kind", "matched", "position")
 
 
 def tracking_name(cursor: Cursor) -> str:
@@ -50,3 +53,16 @@ def add_facets(cursor: Cursor, rows: Iterable[tuple[str, str, str, str]]) -> Non
     cursor.executemany(
         "INSERT INTO {record_facets} (kind, facet, value, record) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (kind, facet, value, record) DO NOTHING", sorted(set(rows)))
+def insert_evidence(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
+    cursor.insert_rows("evidence", EVIDENCE_COLUMNS, rows)
+
+
+def end_evidence(cursor: Cursor, record: str, positions: list[int], position: int) -> None:
+    """End, at `position`, the alive evidence rows of the record's events at `positions`."""
+    cursor.executemany(
+        "UPDATE {evidence} SET sys_to = ? WHERE record = ? AND position = ? AND sys_to = ?",
+        [(position, record, at, ALIVE) for at in positions])
+
+
+def insert_search(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
+    cursor.insert_rows("search", SEARCH_COLUMNS, rows)

@@ -83,7 +83,7 @@ def test_verify_prints_a_one_line_summary_and_exits_0(seeded: str) -> None:
     assert done.returncode == 0, done.stderr
     head = head_of(seeded)
     assert done.stdout.splitlines() == [
-        f"ok: 20 events verified up to position 20 (head hash {head['hash']}); projections verified"]
+        f"ok: 22 events verified up to position 22 (head hash {head['hash']}); projections verified"]
     assert "verify" in done.stderr  # the progress bar
     # A range, or without the replay of the views.
     assert cli("verify", "--from", "5", "--to", "8", "--quiet", database=seeded).stdout.startswith("ok: 4 events")
@@ -101,16 +101,16 @@ def test_verify_after_tampering_exits_1_naming_the_position(seeded: str) -> None
         "NOT OK: first bad position 6: the hash does not match the envelope's content (edited)"]
     assert cli("verify", "--no-projections", "--quiet", database=seeded).returncode == 1
     # Checking the head the auditor kept covers all the history up to it: the edit at 6 is found too.
-    receipt = cli("verify", "--from", "20", "--hash", str(kept["hash"]), "--quiet", database=seeded)
+    receipt = cli("verify", "--from", "22", "--hash", str(kept["hash"]), "--quiet", database=seeded)
     assert receipt.returncode == 1
     assert receipt.stdout.startswith("NOT OK: first bad position 6:")
 
 
 def test_verify_from_beyond_the_head_is_a_usage_error(seeded: str) -> None:
-    done = cli("verify", "--from", "21", "--quiet", database=seeded)
+    done = cli("verify", "--from", "23", "--quiet", database=seeded)
 
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.splitlines() == ["registry verify: 'from' 21 is beyond the head at position 20"]
+    assert done.stderr.splitlines() == ["registry verify: 'from' 23 is beyond the head at position 22"]
 
 
 # registry export / import
@@ -118,17 +118,17 @@ def test_verify_from_beyond_the_head_is_a_usage_error(seeded: str) -> None:
 def test_an_export_imported_elsewhere_is_the_same_log(seeded: str, other_url: str, tmp_path: Path) -> None:
     exported = tmp_path / "registry.ndjson"
     assert cli("export", "-o", str(exported), "--quiet", database=seeded).returncode == 0
-    assert len(exported.read_text().splitlines()) == 20
+    assert len(exported.read_text().splitlines()) == 22
 
     done = cli("import", str(exported), "--quiet", database=other_url)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "imported 20 events, skipped 0 already present\n"
+    assert done.stdout == "imported 22 events, skipped 0 already present\n"
     assert cli("verify", "--quiet", database=other_url).stdout == cli("verify", "--quiet", database=seeded).stdout
     # The copy exports the very same bytes; importing again, here from standard input, adds nothing.
     assert cli("export", database=other_url).stdout == exported.read_text()
     again = import_from_stdin(exported, other_url)
-    assert again.returncode == 0 and again.stdout == "imported 0 events, skipped 20 already present\n"
+    assert again.returncode == 0 and again.stdout == "imported 0 events, skipped 22 already present\n"
 
 
 def truncated(lines: list[str]) -> str:
@@ -153,7 +153,7 @@ def test_importing_a_bad_file_exits_nonzero_with_one_line_and_writes_nothing(
     done = cli("import", str(bad), database=other_url)
 
     assert done.returncode != 0 and done.stdout == ""
-    line = {"truncated": 20, "edited": SIGNED}[damage.__name__]
+    line = {"truncated": 22, "edited": SIGNED}[damage.__name__]
     assert len(done.stderr.splitlines()) == 1 and re.match(rf"registry import: line {line}\b", done.stderr)
     assert head_of(other_url)["position"] == filled
 
@@ -170,7 +170,7 @@ def test_rebuild_switches_to_a_new_projection_version(seeded: str) -> None:
     done = cli("rebuild", "--quiet", database=seeded)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "rebuilt views from 20 events; projection version 2 is active\n"
+    assert done.stdout == "rebuilt views from 22 events; projection version 2 is active\n"
     assert cli("verify", "--quiet", database=seeded).returncode == 0
     snapshot = json.loads(cli("snapshot", "--as-of", "2010-06-01", database=seeded).stdout)
     [agreement] = [a for a in snapshot["records"]["agreements"] if a["id"] == "ru-eu-readmission-agreement"]

@@ -15,7 +15,7 @@ from registry.bootstrap import bootstrap
 from registry.settings import Settings
 
 READMISSION = "ru-eu-readmission-agreement"
-SEED_WRITES = 20
+SEED_WRITES = 22
 EVERYTHING_KNOWN = "2100-01-01T00:00:00Z"
 
 

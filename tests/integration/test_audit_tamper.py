@@ -1,6 +1,6 @@
 """An auditor proves the log intact, and finds every kind of tampering by position.
 
-Each story seeds the migration timeline (20 events: the EU, FRONTEX, the 2006
+Each story seeds the migration timeline (22 events: the EU, FRONTEX, the 2006
 readmission agreement, its Joint Committee, the Dialogue on Migration...), then
 edits the database directly, as someone with write access to it could, and
 checks that `verify` names the first tampered position and does not crash.
@@ -100,7 +100,7 @@ def verify_finds(registry: Registry, position: int, *words: str, **options: Any)
 @pytest.fixture
 def seeded(registry: Registry) -> Registry:
     seed(registry)
-    assert registry.reader.head()["position"] == 20
+    assert registry.reader.head()["position"] == 22
     return registry
 
 
@@ -114,7 +114,7 @@ def test_an_intact_store_verifies_with_its_projections(seeded: Registry) -> None
 
     report = seeded.auditor.verify()
 
-    assert report == {"ok": True, "checked": 21, "head": head, "first_bad": None, "projections": "verified"}
+    assert report == {"ok": True, "checked": 23, "head": head, "first_bad": None, "projections": "verified"}
     # A range checks only its events, and replays the views only over the whole log.
     part = seeded.auditor.verify(start=5, end=8)
     assert (part["ok"], part["checked"], part["projections"]) == (True, 4, "skipped")
@@ -129,9 +129,9 @@ def test_an_empty_store_verifies(registry: Registry) -> None:
 
 def test_from_beyond_the_head_is_a_bad_query(seeded: Registry) -> None:
     with pytest.raises(BadQuery, match="beyond the head"):
-        seeded.auditor.verify(start=21)
+        seeded.auditor.verify(start=23)
     with pytest.raises(BadQuery):
-        seeded.auditor.verify(start=5, end=21)
+        seeded.auditor.verify(start=5, end=23)
     with pytest.raises(BadQuery):
         seeded.auditor.verify(start=0)
 
@@ -153,7 +153,7 @@ def test_an_edit_with_a_recomputed_chain_is_found_in_the_event_store(seeded: Reg
     # A careful forger edits the date and recomputes every hash from there to the head.
     kept = seeded.reader.head()
     prev_hash = envelope_at(seeded, SIGNED - 1)["hash"]
-    for position in range(SIGNED, 21):
+    for position in range(SIGNED, 23):
         envelope = envelope_at(seeded, position)
         if position == SIGNED:
             envelope["valid"] = "2005"
@@ -216,12 +216,12 @@ def test_a_row_deleted_from_the_log_is_found(seeded: Registry) -> None:
 
 def test_the_log_head_deleted_is_found_against_the_event_store(seeded: Registry) -> None:
     with seeded.database.write() as cursor:
-        cursor.execute("DELETE FROM {event_log} WHERE position = 20")
+        cursor.execute("DELETE FROM {event_log} WHERE position = 22")
 
-    verify_finds(seeded, 20, "past the log's head")
+    verify_finds(seeded, 22, "past the log's head")
 
 
-@pytest.mark.parametrize("position", [7, 20])
+@pytest.mark.parametrize("position", [7, 22])
 def test_a_row_deleted_from_the_library_table_is_found(seeded: Registry, position: int) -> None:
     delete_from_library(seeded, position)
 
@@ -261,7 +261,7 @@ def test_two_swapped_rows_with_a_recomputed_chain_are_found(seeded: Registry) ->
     # The forger renumbers the swapped events and rechains the log from there.
     five, six = envelope_at(seeded, 5), envelope_at(seeded, 6)
     prev_hash, forged = envelope_at(seeded, 4)["hash"], {}
-    for position in range(5, 21):
+    for position in range(5, 23):
         envelope = {5: six, 6: five}.get(position) or envelope_at(seeded, position)
         forged[position] = rechain({**envelope, "position": position}, prev_hash)
         prev_hash = forged[position]["hash"]
@@ -275,7 +275,7 @@ def test_two_swapped_rows_with_a_recomputed_chain_are_found(seeded: Registry) ->
 
 def test_a_forged_tail_is_found_against_the_library_and_a_kept_head(seeded: Registry) -> None:
     # An auditor keeps the heads at 18 and 20.
-    kept_18, kept_20 = envelope_at(seeded, 18), seeded.reader.head()
+    kept_18, kept_20 = envelope_at(seeded, 18), envelope_at(seeded, 20)
     # The forger truncates the log after 18 and appends two events that chain correctly:
     # the FSB-FRONTEX contacts, now established in 2008 instead of 2006.
     registered, established = envelope_at(seeded, 19), envelope_at(seeded, 20)
@@ -304,15 +304,15 @@ def test_a_forgery_through_both_tables_is_found_only_against_a_kept_head(seeded:
 
     kept = seeded.reader.head()
     # The forger removes the last event from the log and from the library, rebuilds the views, and
-    # records the contacts again, through the registry itself, as established in 2008.
-    delete_from_library(seeded, 20)
+    # records the FSB Border Guard Service's establishment again, through the registry itself, in 2008.
+    delete_from_library(seeded, 22)
     with seeded.database.write() as cursor:
-        cursor.execute("DELETE FROM {event_log} WHERE position = 20")
+        cursor.execute("DELETE FROM {event_log} WHERE position = 22")
     seeded.projection.reset()
     forger = bootstrap(Settings(database=store_url))
     try:
         forger.projection.catch_up()
-        forger.append("channels", CHANNEL, {"type": "contacts_established", "valid": "2008"}, "seed")
+        forger.append("organisations", "fsb-border-guard-service", {"type": "established", "valid": "2008"}, "seed")
     finally:
         forger.close()
     assert seeded.reader.head()["position"] == kept["position"]
@@ -320,7 +320,7 @@ def test_a_forgery_through_both_tables_is_found_only_against_a_kept_head(seeded:
     # Every table agrees with every other: the store alone cannot tell.
     assert seeded.auditor.verify()["ok"] is True
     # The head the auditor kept can.
-    verify_finds(seeded, 20, "does not extend the given head", start=20, head_hash=kept["hash"])
+    verify_finds(seeded, 22, "does not extend the given head", start=22, head_hash=kept["hash"])
 
 
 # The stored views

@@ -39,7 +39,7 @@ def original(registry: Registry) -> Registry:
                                    "series": "ru-eu-readmission-joint-committee", "ordinal": 16}, EDITOR)
     held = registry.append("meetings", MEETING_16, {"type": "held", "valid": "2016~", "place": "Moscow"}, EDITOR)
     registry.retract(held["id"], {"reason": "no source gives this meeting"}, EDITOR)
-    assert registry.reader.head()["position"] == 24
+    assert registry.reader.head()["position"] == 26
     return registry
 
 
@@ -115,7 +115,7 @@ def rechained(lines: list[str], change: Callable[[dict[str, Any]], object]) -> l
 def test_export_streams_cloud_events_with_the_envelopes(original: Registry) -> None:
     lines = export(original)
 
-    assert len(lines) == 24 and all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
+    assert len(lines) == 26 and all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
     events = [json.loads(line) for line in lines]
     for event, (position, event_id, recorded_at, row_hash, envelope) in zip(events, log_rows(original), strict=True):
         assert event["specversion"] == "1.0"
@@ -130,8 +130,8 @@ def test_export_streams_cloud_events_with_the_envelopes(original: Registry) -> N
                                                 "registry.agreement.scope_extended"]
     assert {e["type"] for e in events[-4:]} >= {"registry.agreement.corrected", "registry.meeting.retracted"}
     # `after` resumes an export; past the head there is nothing.
-    assert [json.loads(line)["data"]["position"] for line in export(original, after=20)] == [21, 22, 23, 24]
-    assert export(original, after=24) == []
+    assert [json.loads(line)["data"]["position"] for line in export(original, after=22)] == [23, 24, 25, 26]
+    assert export(original, after=26) == []
 
 
 # Import
@@ -139,21 +139,21 @@ def test_export_streams_cloud_events_with_the_envelopes(original: Registry) -> N
 def test_import_into_an_empty_store_reproduces_the_log(original: Registry, copy: Registry) -> None:
     result = load(copy, export(original))
 
-    assert result == {"read": 24, "written": 24, "skipped": 0}
+    assert result == {"read": 26, "written": 26, "skipped": 0}
     assert copy.projection.active_version() == 2  # the whole log was new to the views: rebuilt beside them
     # The same positions, times of recording, hashes and envelopes: the copy verifies against the original's head.
     assert log_rows(copy) == log_rows(original)
     assert copy.reader.head() == original.reader.head()
-    assert stored_events(copy) == 24
+    assert stored_events(copy) == 26
     report = copy.auditor.verify()
     assert (report["ok"], report["projections"]) == (True, "verified")
-    assert copy.auditor.verify(start=24, head_hash=original.reader.head()["hash"])["ok"] is True
+    assert copy.auditor.verify(start=26, head_hash=original.reader.head()["hash"])["ok"] is True
     # Readers see the same registry, including the correction and the retraction.
     assert views(copy) == views(original)
     # And the copy carries on from the original's head.
     appended = copy.append("agreements", AGREEMENT, {"type": "suspended", "valid": "2022-03", "extent": "partial",
                                                      "provisions": ["Article 3"]}, EDITOR)
-    assert (appended["position"], appended["prev_hash"]) == (25, original.reader.head()["hash"])
+    assert (appended["position"], appended["prev_hash"]) == (27, original.reader.head()["hash"])
     assert copy.auditor.verify()["ok"] is True
 
 
@@ -161,9 +161,9 @@ def test_importing_twice_is_idempotent(original: Registry, copy: Registry) -> No
     lines = export(original)
     load(copy, lines)
 
-    assert load(copy, lines) == {"read": 24, "written": 0, "skipped": 24}
+    assert load(copy, lines) == {"read": 26, "written": 0, "skipped": 26}
     assert log_rows(copy) == log_rows(original)
-    assert stored_events(copy) == 24
+    assert stored_events(copy) == 26
     # The original itself holds every event of its own export.
     assert load(original, lines)["written"] == 0
 
@@ -178,7 +178,7 @@ def test_import_completes_a_partly_filled_store(original: Registry, copy: Regist
     lines = export(original) if rest == "the whole file" else export(original, after=8)
     result = load(copy, lines)
 
-    assert result["written"] == 16 and result["skipped"] == len(lines) - 16
+    assert result["written"] == 18 and result["skipped"] == len(lines) - 18
     assert log_rows(copy) == log_rows(original)
     assert copy.auditor.verify()["ok"] is True
     assert views(copy) == views(original)
@@ -269,11 +269,11 @@ def test_a_rewritten_history_is_refused_by_the_store_that_holds_the_real_one(ori
     with pytest.raises(Conflict, match="position 6"):
         import_lines(original.store, lambda: iter(forged))
 
-    assert original.reader.head() == before and stored_events(original) == 24
+    assert original.reader.head() == before and stored_events(original) == 26
 
 
 def test_a_file_that_does_not_continue_the_store_is_refused(original: Registry, copy: Registry) -> None:
-    # Events 11..24 cannot start an empty store, nor continue one that ends at 8.
+    # Events 11..26 cannot start an empty store, nor continue one that ends at 8.
     with pytest.raises(Conflict, match="ends at 0"):
         import_lines(copy.store, lambda: iter(export(original, after=10)))
     load(copy, export(original)[:8])
@@ -341,7 +341,7 @@ def meetings(lines: list[str], count: int) -> list[str]:
 def test_a_long_file_imports_in_batches(original: Registry, copy: Registry) -> None:
     lines = meetings(export(original), 600)
 
-    assert load(copy, lines) == {"read": 1224, "written": 1224, "skipped": 0}
+    assert load(copy, lines) == {"read": 1226, "written": 1226, "skipped": 0}
     assert copy.auditor.verify()["ok"] is True
     # The Joint Committee has held its 17th meeting and the 600 that followed, the last on 2029-06-25.
     committee = copy.reader.view("ru-eu-readmission-joint-committee", DAYS[-1], None)

@@ -242,9 +242,12 @@ def test_lists_hold_records_with_a_world_event_by_the_day(seeded: Registry) -> N
     # The visa agreement joins on its signing day.
     assert "ru-eu-visa-facilitation-agreement" not in ids(reader.list("agreements", dt.date(2006, 5, 24), None))
     assert "ru-eu-visa-facilitation-agreement" in ids(reader.list("agreements", dt.date(2006, 5, 25), None))
-    # Organisations without a world event are never listed, though their views exist.
-    assert ids(reader.list("organisations", None, None)) == ["frontex"]
-    assert reader.view("eu", None, None)["name"] == "European Union"
+    # Organisations are listed from their first world event (the EU from 1 November 1993; FRONTEX's
+    # undated rename may have happened on any day); their views exist before it.
+    assert ids(reader.list("organisations", dt.date(1993, 10, 31), None)) == ["frontex"]
+    assert ids(reader.list("organisations", dt.date(1993, 11, 1), None)) == ["eu", "frontex"]
+    assert ids(reader.list("organisations", None, None)) == ["eu", "frontex", "fsb-border-guard-service"]
+    assert reader.view("eu", dt.date(1990, 1, 1), None)["name"] == "European Union"
     assert reader.list("agreements", NEW_YEAR_2009, None)["as_of"] == "2009-01-01"
 
 

@@ -38,6 +38,8 @@ TABLES = {
     "records": "id, kind, registered_position",
     "timeline": "record, position, valid_lower, valid_upper, state, effective",
     "series_members": "series, meeting",
+    "evidence": "record, position, certain_day, valid_lower, valid_upper, sys_from, sys_to, item",
+    "search": "record, position, matched, kind, text, folded",
 }
 
 

@@ -29,7 +29,7 @@ def app(store_url: str) -> Iterator[Flask]:
     app = create_app({"DATABASE": store_url, "FOLLOW_LOG": False, "SSE_HEARTBEAT": 0.2, "FEED_PAGE_SIZE": PAGE,
                       "BASE_URL": "https://registry.example.org"})
     registry: Registry = app.extensions["registry"]
-    seed(registry)  # 20 events
+    seed(registry)  # 22 events
     app.config["EDITOR"] = registry.tokens.create("feeds-editor", "editor")
     yield app
     registry.feed.close()
@@ -75,8 +75,8 @@ def test_a_stream_resumes_after_last_event_id_then_follows_live(app: Flask, clie
     response = client.get("/v1/stream?after=2", headers={"Last-Event-ID": "17"}, buffered=False)
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
-    missed, comments = read_stream(response, 3)
-    assert [e["id"] for e in missed] == [18, 19, 20]
+    missed, comments = read_stream(response, 5)
+    assert [e["id"] for e in missed] == [18, 19, 20, 21, 22]
     assert missed[0]["event"] == "held" and missed[0]["data"]["record"] == SOFIA
     assert "following the log after position 17" in comments
 
@@ -85,7 +85,7 @@ def test_a_stream_resumes_after_last_event_id_then_follows_live(app: Flask, clie
         "type": "recommendation_adopted", "valid": "2017-10-04", "subject": "exchange of contact points",
         "meeting": "ru-eu-readmission-joint-committee-17"}).get_json()
     [live], comments = read_stream(response, 1)
-    assert live == {"id": 21, "event": "recommendation_adopted", "data": appended}
+    assert live == {"id": 23, "event": "recommendation_adopted", "data": appended}
     response.close()
     assert app.extensions["registry"].feed.streams == 0
 
@@ -99,7 +99,7 @@ def test_a_filtered_stream_sends_only_what_matches(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(("query", "headers", "field"), [
-    ("?after=21", {}, "after"),  # beyond the log's 20 events
+    ("?after=23", {}, "after"),  # beyond the log's 22 events
     ("?after=-1", {}, "after"),
     ("?after=soon", {}, "after"),
     ("", {"Last-Event-ID": "seventeen"}, "Last-Event-ID"),
@@ -134,13 +134,13 @@ def positions(feed: ElementTree.Element) -> list[int]:
 def test_the_atom_feed_links_immutable_archive_pages_back_to_the_first_event(app: Flask,
                                                                               client: FlaskClient) -> None:
     feed_url = "https://registry.example.org/v1/feed.atom"
-    # 20 events, 5 a page: the subscription document shows the newest 5 and links the 4th archive page.
+    # 22 events, 5 a page: the subscription document shows the newest 5 and links the 4th archive page.
     current = client.get("/v1/feed.atom")
     assert current.mimetype == "application/atom+xml"
     assert current.headers["Cache-Control"] == "no-cache"
     feed = parse(current.data)
     assert feed.findtext(f"{ATOM}id") == feed_url
-    assert positions(feed) == [16, 17, 18, 19, 20]
+    assert positions(feed) == [18, 19, 20, 21, 22]
     assert links(feed)["prev-archive"] == f"{feed_url}?page=4"
 
     # Walking prev-archive from there reaches position 1; every page is a full, immutable archive.

@@ -25,7 +25,7 @@ WAIT = 30.0
 
 @pytest.fixture
 def seeded(registry: Registry) -> Registry:
-    seed(registry)  # 20 events; the meetings' are at positions 13, 14, 17, 18
+    seed(registry)  # 22 events; the meetings' are at positions 13, 14, 17, 18
     return registry
 
 
@@ -78,7 +78,7 @@ def test_a_failing_receiver_is_retried_then_gets_every_event_in_order_signed(see
     assert held["data"]["data"] == {"place": "Brussels"}
 
     done = seeded.webhooks.get(made["id"])
-    assert (done["status"], done["failures"], done["position"], done["delivered"]) == ("active", 0, 20, 4)
+    assert (done["status"], done["failures"], done["position"], done["delivered"]) == ("active", 0, 22, 4)
     assert "HTTP 503" in done["last_error"]  # the last failure stays visible
 
 
@@ -166,7 +166,7 @@ def test_loopback_and_private_targets_are_refused(seeded: Registry, url: str) ->
     ({"url": "http://127.0.0.1/hook", "types": ["signed", "invented"]}, "types"),
     ({"url": "http://127.0.0.1/hook", "records": ["Not A Slug"]}, "records"),
     ({"url": "http://127.0.0.1/hook", "after": -1}, "after"),
-    ({"url": "http://127.0.0.1/hook", "after": 21}, "after"),  # beyond the 20 seed events
+    ({"url": "http://127.0.0.1/hook", "after": 23}, "after"),  # beyond the 22 seed events
     ({"url": "http://127.0.0.1/hook", "secret": "mine"}, "secret"),
 ])
 def test_invalid_subscriptions_are_refused_and_write_nothing(seeded: Registry, body: dict[str, Any],

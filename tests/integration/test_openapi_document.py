@@ -129,14 +129,20 @@ def test_every_error_is_documented_as_a_problem(document: Any) -> None:
 
 def test_every_success_names_its_media_type_and_json_its_schema(document: Any) -> None:
     media: dict[str, str] = {}
+    csv: set[str] = set()
     for path, method, operation in operations(document):
         for status, response in operation["responses"].items():
             if not status.startswith("2") or status == "204":
                 continue
-            (media_type, content), = response["content"].items()
+            contents = dict(response["content"])
+            if contents.pop("text/csv", None) is not None:  # list-shaped answers come as CSV too
+                csv.add(f"{method.upper()} {path}")
+            (media_type, content), = contents.items()
             media[f"{method.upper()} {path}"] = media_type
             if media_type == "application/json":
                 assert set(content["schema"]) == {"$ref"}, (path, status)
+    lists = {f"GET /v1/{kind.collection}" for kind in CATALOGUE}
+    assert lists | {"GET /v1/timeline", "GET /v1/events", "GET /v1/changes", "GET /v1/search"} == csv
     assert media["GET /v1/stream"] == "text/event-stream"
     assert media["GET /v1/audit/export"] == "application/x-ndjson"
     assert media["GET /v1/feed.atom"] == "application/atom+xml"

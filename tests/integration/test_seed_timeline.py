@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from registry.seed import DOCUMENT, TIMELINE, seed
+from registry.seed import DOCUMENT, ESTABLISHMENTS, TIMELINE, seed
 from registry.service import Registry
 
 AGREEMENT = "ru-eu-readmission-agreement"
@@ -74,7 +74,7 @@ def event_id(registry: Registry, record_id: str, type_name: str) -> str:
 
 def test_seeding_twice_writes_once(registry: Registry) -> None:
     # The first run writes every registration and every event of the timeline.
-    expected = sum(1 + len(events) for _, _, _, events in TIMELINE)
+    expected = sum(1 + len(events) for _, _, _, events in TIMELINE) + len(ESTABLISHMENTS)
     assert seed(registry) == expected
     head = registry.reader.head()
     assert head["position"] == expected
@@ -187,7 +187,10 @@ def test_border_guard_contacts_from_2006(seeded: Registry) -> None:
 def test_every_seeded_event_quotes_the_document(seeded: Registry) -> None:
     envelopes = seeded.reader.events(0, 1000)["items"]
     assert len(envelopes) == seeded.reader.head()["position"]
+    establishments = {(record_id, event["type"]) for _, record_id, event in ESTABLISHMENTS}
     for envelope in envelopes:
+        if (envelope["record"], envelope["type"]) in establishments:
+            continue  # the text does not date them: see test_every_organisation_is_established_with_its_act
         sources = envelope["sources"]
         assert sources, f"{envelope['record']} {envelope['type']} has no source"
         for source in sources:
@@ -197,3 +200,23 @@ def test_every_seeded_event_quotes_the_document(seeded: Registry) -> None:
         if evidence is not None:
             assert any(evidence in source["quote"] for source in sources), (envelope["record"], envelope["type"])
     assert {(e["record"], e["type"]) for e in envelopes} >= set(EVIDENCE)
+
+
+def test_every_organisation_is_established_with_its_act(seeded: Registry) -> None:
+    # The EU from the Maastricht Treaty's entry into force; the FSB Border Guard Service from 1 July 2003.
+    eu = view(seeded, "eu", "1993-11-01")
+    assert (eu["status"], eu["evidence"][0]["valid"]) == ("active", "1993-11-01")
+    assert "Treaty on European Union" in eu["evidence"][0]["sources"][0]["title"]
+    assert eu["evidence"][0]["sources"][0]["url"].startswith("https://eur-lex.europa.eu/")
+    assert view(seeded, "eu", "1993-10-31")["status"] is None
+    border_guard = view(seeded, "fsb-border-guard-service", "2003-07-01")
+    assert border_guard["status"] == "active"
+    assert any("11 March 2003" in source["title"] for source in border_guard["evidence"][0]["sources"])
+    assert view(seeded, "fsb-border-guard-service", "2003-06-30")["status"] is None
+
+    # Every organisation the seed names is in the list and the snapshot today.
+    named = sorted(record_id for collection, record_id, _, _ in TIMELINE if collection == "organisations")
+    listed = [item["id"] for item in seeded.reader.list("organisations", None, None)["items"]]
+    assert listed == named == ["eu", "frontex", "fsb-border-guard-service"]
+    snapshot = seeded.reader.snapshot(None, None)["records"]["organisations"]
+    assert [item["id"] for item in snapshot] == named
