@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registry.log.database import Cursor
+from registry.log.merkle import add_leaves
 
 GENESIS = "0" * 64
 
@@ -60,6 +61,7 @@ def append_to_log(
         envelope["hash"] = prev_hash = envelope_hash(envelope)
         stored.append(envelope)
     _insert(cursor, stored)
+    add_leaves(cursor, stored)
     if idempotency:
         cursor.execute(
             "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
@@ -93,6 +95,7 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
             raise ChainBroken(f"position {envelope['position']} does not continue the log at position {position}")
         position, last_hash = envelope["position"], envelope["hash"]
     _insert(cursor, envelopes)
+    add_leaves(cursor, envelopes)
     skipped = cursor.execute(  # each record's version N > 1 follows its version N - 1, logged earlier
         "SELECT e.position, e.record, e.version FROM {event_log} e"
         " LEFT JOIN {event_log} p ON p.record = e.record AND p.version = e.version - 1"

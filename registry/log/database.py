@@ -206,6 +206,10 @@ class Database:
             f"""CREATE TABLE IF NOT EXISTS {{projection_tables}} (
                 version INTEGER PRIMARY KEY, layout INTEGER NOT NULL,
                 load_until {big}, loaded_through TEXT)""",
+            # The Merkle tree over the log (registry.log.merkle): perfect subtree hashes by (level, index).
+            f"""CREATE TABLE IF NOT EXISTS {{merkle_nodes}} (
+                level INTEGER NOT NULL, idx {big} NOT NULL, hash {"BYTEA" if self.engine == "postgres" else "BLOB"}
+                NOT NULL, PRIMARY KEY (level, idx)){"" if self.engine == "postgres" else " WITHOUT ROWID"}""",
         ]
         with self.write() as cursor:
             for statement in statements:

@@ -1,0 +1,202 @@
+"""The Merkle tree over the global log (RFC 9162 section 2.1), stored as events commit.
+
+Leaf i is the event at position i + 1; its input is the 32 bytes of the event's `hash`.
+The table `{merkle_nodes}` holds every perfect subtree the log has completed: the node
+(level, index) is the hash of leaves index·2^level up to (index+1)·2^level - 1. Appending
+n leaves writes about 2n rows; any root or proof is put together from O(log n) of them,
+read in one statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from registry.log.database import Cursor, Database
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+CATCH_UP_BATCH = 10_000  # log rows read at a time when the tree is behind the log
+
+Key = tuple[int, int]  # (level, index) of a perfect subtree
+
+
+class TreeBehind(Exception):
+    """The tree does not reach the requested size (the log has not been indexed that far)."""
+
+
+def _leaf(entry_hash: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(entry_hash)).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+# Writing
+
+def add_leaves(cursor: Cursor, envelopes: Sequence[Mapping[str, Any]]) -> None:
+    """Add the leaves of envelopes just stored at consecutive positions, in their transaction.
+
+    If the tree is behind the log (a store logged before it kept a tree), the missing
+    leaves are added first, from the log itself.
+    """
+    if not envelopes:
+        return
+    size = int(envelopes[0]["position"]) - 1
+    frontier = _frontier(cursor, size)
+    if frontier is None:
+        _catch_up(cursor, size)
+        frontier = _frontier(cursor, size)
+        assert frontier is not None
+    _grow(cursor, frontier, size, [_leaf(e["hash"]) for e in envelopes])
+
+
+def backfill(database: Database) -> int:
+    """Bring the tree up to the head of the log; returns the number of leaves added.
+
+    For stores that logged events before the tree existed: run once at upgrade, before
+    serving proofs. Holds the log's write lock meanwhile (appends wait).
+    """
+    with database.write() as cursor:
+        if database.engine == "postgres":  # appends insert into the log: they wait for this
+            cursor.execute("LOCK TABLE {event_log} IN EXCLUSIVE MODE")
+        head = int(cursor.execute("SELECT COALESCE(MAX(position), 0) FROM {event_log}").scalar())
+        before = tree_size(cursor)
+        if before < head:
+            _catch_up(cursor, head)
+        return max(head - before, 0)
+
+
+def _catch_up(cursor: Cursor, until: int) -> None:
+    size = tree_size(cursor)
+    frontier = _frontier(cursor, size)
+    if frontier is None or size > until:
+        raise TreeBehind(f"the tree (size {size}) does not match the log at position {until}")
+    while size < until:
+        upto = min(size + CATCH_UP_BATCH, until)
+        rows = cursor.execute("SELECT position, hash FROM {event_log} WHERE position > ? AND position <= ?"
+                              " ORDER BY position", (size, upto)).all()
+        if [int(row[0]) for row in rows] != list(range(size + 1, upto + 1)):
+            raise TreeBehind(f"the log has a gap between positions {size + 1} and {upto}")
+        size = _grow(cursor, frontier, size, [_leaf(row[1]) for row in rows])
+
+
+def _grow(cursor: Cursor, frontier: dict[int, bytes], size: int, leaves: Sequence[bytes]) -> int:
+    """Append leaves to a tree of `size` whose right-edge perfect subtrees are `frontier`
+    (level: hash, updated in place); store every completed node. Returns the new size."""
+    rows: list[tuple[int, int, bytes]] = []
+    for leaf in leaves:
+        level, index, value = 0, size, leaf
+        rows.append((0, index, value))
+        while index % 2 == 1:
+            value = _node(frontier.pop(level), value)
+            level, index = level + 1, index >> 1
+            rows.append((level, index, value))
+        frontier[level] = value
+        size += 1
+    cursor.insert_rows("merkle_nodes", ("level", "idx", "hash"), rows)
+    return size
+
+
+def _frontier(cursor: Cursor, size: int) -> dict[int, bytes] | None:
+    """The perfect subtrees that make up a tree of `size`, by level; None if any is missing."""
+    keys = [(level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1]
+    found = _nodes(cursor, keys)
+    if len(found) != len(keys):
+        return None
+    return {level: found[(level, index)] for level, index in keys}
+
+
+# Reading
+
+def tree_size(cursor: Cursor) -> int:
+    last = cursor.execute("SELECT MAX(idx) FROM {merkle_nodes} WHERE level = 0").scalar()
+    return 0 if last is None else int(last) + 1
+
+
+def root(cursor: Cursor, size: int) -> bytes:
+    """The root hash of the tree of the first `size` leaves. Raises TreeBehind."""
+    if size == 0:
+        return EMPTY_ROOT
+    nodes = _fetch(cursor, list(_perfect_parts(0, size)))
+    return _range_hash(nodes, 0, size)
+
+
+def inclusion_proof(cursor: Cursor, index: int, size: int) -> tuple[bytes, list[bytes]]:
+    """`(leaf hash, proof)`: RFC 9162 PATH(index, D[0:size]), innermost sibling first.
+    Raises TreeBehind."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is outside a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start += k
+    ranges.reverse()
+    nodes = _fetch(cursor, [(0, index), *(key for a, b in ranges for key in _perfect_parts(a, b))])
+    return nodes[(0, index)], [_range_hash(nodes, a, b) for a, b in ranges]
+
+
+def consistency_proof(cursor: Cursor, old: int, new: int) -> list[bytes]:
+    """RFC 9162 PROOF(old, D[0:new]) for 0 < old <= new. Raises TreeBehind."""
+    if not 0 < old <= new:
+        raise ValueError(f"no consistency proof from size {old} to {new}")
+    ranges: list[tuple[int, int]] = []
+    start, end, mark, whole = 0, new, old, True
+    while mark != end - start:
+        k = _split(end - start)
+        if mark <= k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start, mark, whole = start + k, mark - k, False
+    if not whole:
+        ranges.append((start, end))
+    ranges.reverse()
+    nodes = _fetch(cursor, [key for a, b in ranges for key in _perfect_parts(a, b)])
+    return [_range_hash(nodes, a, b) for a, b in ranges]
+
+
+def _split(width: int) -> int:
+    """The largest power of two smaller than `width` (>= 2)."""
+    return 1 << ((width - 1).bit_length() - 1)
+
+
+def _perfect_parts(start: int, end: int) -> Iterator[Key]:
+    """The perfect subtrees, left to right, that a subtree [start, end) of the tree is made of."""
+    while start < end:
+        width = 1 << ((end - start).bit_length() - 1)
+        yield (width.bit_length() - 1, start // width)
+        start += width
+
+
+def _range_hash(nodes: Mapping[Key, bytes], start: int, end: int) -> bytes:
+    parts = [nodes[key] for key in _perfect_parts(start, end)]
+    value = parts.pop()
+    while parts:
+        value = _node(parts.pop(), value)
+    return value
+
+
+def _fetch(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
+    wanted = list(dict.fromkeys(keys))
+    found = _nodes(cursor, wanted)
+    if len(found) != len(wanted):
+        raise TreeBehind("the tree does not reach that size yet")
+    return found
+
+
+def _nodes(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
+    if not keys:
+        return {}
+    where = " OR ".join(["(level = ? AND idx = ?)"] * len(keys))
+    rows = cursor.execute(f"SELECT level, idx, hash FROM {{merkle_nodes}} WHERE {where}",
+                          [value for key in keys for value in key]).all()
+    return {(int(row[0]), int(row[1])): bytes(row[2]) for row in rows}
