@@ -81,7 +81,7 @@ def signer() -> Signer:
 
 
 def text(body: str) -> Response:
-    return Response(body, mimetype="text/plain; charset=utf-8")
+    return Response(body, mimetype="text/plain")  # Flask adds charset=utf-8
 
 
 @blp.route("/key", methods=["GET"])
