@@ -28,6 +28,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/append_rate.py
 	$(BIN)/python bench/replay.py --events 100000
 	$(BIN)/python bench/feed_latency.py
+	$(BIN)/python bench/proofs.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

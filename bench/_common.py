@@ -117,7 +117,7 @@ def _wait_until_up(process: subprocess.Popen[bytes], base: str, timeout: float, 
         try:
             if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting
             pass
         time.sleep(0.2)
     raise SystemExit(f"registry serve did not become ready in {timeout:.0f}s:\n{Path(log).read_text()[-3000:]}")

@@ -208,8 +208,7 @@ class Database:
                 load_until {big}, loaded_through TEXT)""",
             # The Merkle tree over the log (registry.log.merkle): perfect subtree hashes by (level, index).
             f"""CREATE TABLE IF NOT EXISTS {{merkle_nodes}} (
-                level INTEGER NOT NULL, idx {big} NOT NULL, hash {"BYTEA" if self.engine == "postgres" else "BLOB"}
-                NOT NULL, PRIMARY KEY (level, idx)){"" if self.engine == "postgres" else " WITHOUT ROWID"}""",
+                id {big} PRIMARY KEY, hash {"BYTEA" if self.engine == "postgres" else "BLOB"} NOT NULL)""",
         ]
         with self.write() as cursor:
             for statement in statements:

@@ -2,15 +2,16 @@
 
 Leaf i is the event at position i + 1; its input is the 32 bytes of the event's `hash`.
 The table `{merkle_nodes}` holds every perfect subtree the log has completed: the node
-(level, index) is the hash of leaves index·2^level up to (index+1)·2^level - 1. Appending
-n leaves writes about 2n rows; any root or proof is put together from O(log n) of them,
-read in one statement.
+(level, index) is the hash of leaves index·2^level up to (index+1)·2^level - 1, stored
+under the one integer key level·2^56 + index. Appending n leaves writes about 2n rows;
+any root or proof is put together from O(log n) of them, read in one statement.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registry.log.database import Cursor, Database
@@ -19,6 +20,10 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 CATCH_UP_BATCH = 10_000  # log rows read at a time when the tree is behind the log
 
 Key = tuple[int, int]  # (level, index) of a perfect subtree
+LEVEL = 1 << 56  # a node's row key is level * LEVEL + index
+CACHED_LEVEL = 10  # nodes this high (over 1,024 leaves or more) are kept in memory once read
+CACHE_LIMIT = 100_000  # per store: about 10 MB
+_high_nodes: weakref.WeakKeyDictionary[Database, dict[Key, bytes]] = weakref.WeakKeyDictionary()
 
 
 class TreeBehind(Exception):
@@ -85,17 +90,17 @@ def _catch_up(cursor: Cursor, until: int) -> None:
 def _grow(cursor: Cursor, frontier: dict[int, bytes], size: int, leaves: Sequence[bytes]) -> int:
     """Append leaves to a tree of `size` whose right-edge perfect subtrees are `frontier`
     (level: hash, updated in place); store every completed node. Returns the new size."""
-    rows: list[tuple[int, int, bytes]] = []
+    rows: list[tuple[int, bytes]] = []
     for leaf in leaves:
         level, index, value = 0, size, leaf
-        rows.append((0, index, value))
+        rows.append((index, value))
         while index % 2 == 1:
             value = _node(frontier.pop(level), value)
             level, index = level + 1, index >> 1
-            rows.append((level, index, value))
+            rows.append((level * LEVEL + index, value))
         frontier[level] = value
         size += 1
-    cursor.insert_rows("merkle_nodes", ("level", "idx", "hash"), rows)
+    cursor.insert_rows("merkle_nodes", ("id", "hash"), rows)
     return size
 
 
@@ -111,7 +116,7 @@ def _frontier(cursor: Cursor, size: int) -> dict[int, bytes] | None:
 # Reading
 
 def tree_size(cursor: Cursor) -> int:
-    last = cursor.execute("SELECT MAX(idx) FROM {merkle_nodes} WHERE level = 0").scalar()
+    last = cursor.execute("SELECT MAX(id) FROM {merkle_nodes} WHERE id < ?", (LEVEL,)).scalar()
     return 0 if last is None else int(last) + 1
 
 
@@ -119,8 +124,7 @@ def root(cursor: Cursor, size: int) -> bytes:
     """The root hash of the tree of the first `size` leaves. Raises TreeBehind."""
     if size == 0:
         return EMPTY_ROOT
-    nodes = _fetch(cursor, list(_perfect_parts(0, size)))
-    return _range_hash(nodes, 0, size)
+    return _range_hashes(cursor, [(0, size)])[1][0]
 
 
 def inclusion_proof(cursor: Cursor, index: int, size: int) -> tuple[bytes, list[bytes]]:
@@ -139,8 +143,8 @@ def inclusion_proof(cursor: Cursor, index: int, size: int) -> tuple[bytes, list[
             ranges.append((start, start + k))
             start += k
     ranges.reverse()
-    nodes = _fetch(cursor, [(0, index), *(key for a, b in ranges for key in _perfect_parts(a, b))])
-    return nodes[(0, index)], [_range_hash(nodes, a, b) for a, b in ranges]
+    nodes, hashes = _range_hashes(cursor, ranges, (0, index))
+    return nodes[(0, index)], hashes
 
 
 def consistency_proof(cursor: Cursor, old: int, new: int) -> list[bytes]:
@@ -160,8 +164,7 @@ def consistency_proof(cursor: Cursor, old: int, new: int) -> list[bytes]:
     if not whole:
         ranges.append((start, end))
     ranges.reverse()
-    nodes = _fetch(cursor, [key for a, b in ranges for key in _perfect_parts(a, b)])
-    return [_range_hash(nodes, a, b) for a, b in ranges]
+    return _range_hashes(cursor, ranges)[1]
 
 
 def _split(width: int) -> int:
@@ -169,34 +172,49 @@ def _split(width: int) -> int:
     return 1 << ((width - 1).bit_length() - 1)
 
 
-def _perfect_parts(start: int, end: int) -> Iterator[Key]:
+def _perfect_parts(start: int, end: int) -> list[Key]:
     """The perfect subtrees, left to right, that a subtree [start, end) of the tree is made of."""
+    parts = []
     while start < end:
-        width = 1 << ((end - start).bit_length() - 1)
-        yield (width.bit_length() - 1, start // width)
-        start += width
+        level = (end - start).bit_length() - 1
+        parts.append((level, start >> level))
+        start += 1 << level
+    return parts
 
 
-def _range_hash(nodes: Mapping[Key, bytes], start: int, end: int) -> bytes:
-    parts = [nodes[key] for key in _perfect_parts(start, end)]
-    value = parts.pop()
-    while parts:
-        value = _node(parts.pop(), value)
-    return value
+def _range_hashes(cursor: Cursor, ranges: Sequence[tuple[int, int]],
+                  also: Key | None = None) -> tuple[dict[Key, bytes], list[bytes]]:
+    """The hashes of subtrees [start, end) of the tree, from one read of their perfect parts
+    (and of the node `also`)."""
+    parts = [_perfect_parts(start, end) for start, end in ranges]
+    nodes = _fetch(cursor, [*([also] if also else []), *(key for keys in parts for key in keys)])
+    hashes = []
+    for keys in parts:
+        value = nodes[keys[-1]]
+        for key in reversed(keys[:-1]):
+            value = _node(nodes[key], value)
+        hashes.append(value)
+    return nodes, hashes
 
 
 def _fetch(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
-    wanted = list(dict.fromkeys(keys))
+    """The nodes `keys`. Nodes never change once committed: this process keeps the high ones
+    (few: one per 2^CACHED_LEVEL leaves), so a proof reads about as many rows at any size."""
+    cache = _high_nodes.setdefault(cursor.database, {})
+    wanted = [key for key in dict.fromkeys(keys) if key not in cache]
     found = _nodes(cursor, wanted)
     if len(found) != len(wanted):
         raise TreeBehind("the tree does not reach that size yet")
+    if len(cache) > CACHE_LIMIT:
+        cache.clear()
+    cache.update((key, value) for key, value in found.items() if key[0] >= CACHED_LEVEL)
+    found.update((key, cache[key]) for key in keys if key not in found)
     return found
 
 
 def _nodes(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
     if not keys:
         return {}
-    where = " OR ".join(["(level = ? AND idx = ?)"] * len(keys))
-    rows = cursor.execute(f"SELECT level, idx, hash FROM {{merkle_nodes}} WHERE {where}",
-                          [value for key in keys for value in key]).all()
-    return {(int(row[0]), int(row[1])): bytes(row[2]) for row in rows}
+    rows = cursor.execute(f"SELECT id, hash FROM {{merkle_nodes}} WHERE id IN ({','.join('?' * len(keys))})",
+                          [level * LEVEL + index for level, index in keys]).all()
+    return {divmod(int(row[0]), LEVEL): bytes(row[1]) for row in rows}
