@@ -302,11 +302,13 @@ def test_a_forgery_through_both_tables_is_found_only_against_a_kept_head(seeded:
     from registry.settings import StoreConfig
 
     kept = seeded.reader.head()
-    # The forger removes the last event from the log and from the library, rebuilds the views, and
-    # records the contacts again, through the registry itself, as established in 2008.
+    # The forger removes the last event from the log, the library and the Merkle tree (which the
+    # next append rebuilds from the log), rebuilds the views, and records the contacts again,
+    # through the registry itself, as established in 2008.
     delete_from_library(seeded, 20)
     with seeded.database.write() as cursor:
         cursor.execute("DELETE FROM {event_log} WHERE position = 20")
+        cursor.execute("DELETE FROM {merkle_nodes}")
     seeded.projection.reset()
     forger = Registry(StoreConfig.from_url(store_url))
     try:
