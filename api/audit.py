@@ -85,14 +85,17 @@ def text(body: str) -> Response:
 
 
 @blp.route("/key", methods=["GET"])
-@blp.doc(summary="The verifier key of signed checkpoints (C2SP vkey), as text")
+@blp.doc(summary="The verifier key of signed checkpoints (C2SP vkey), as text",
+         responses={200: {"description": "`<origin>+<key id>+<base64 key>`", "content": {"text/plain": {}}}})
 def key() -> Response:
     check_reader()
     return text(signer().verifier.vkey() + "\n")
 
 
 @blp.route("/checkpoint", methods=["GET"])
-@blp.doc(summary="The signed checkpoint of the log's Merkle tree (C2SP tlog-checkpoint), as text")
+@blp.doc(summary="The signed checkpoint of the log's Merkle tree (C2SP tlog-checkpoint), as text",
+         responses={200: {"description": "origin, tree size, base64 root hash, a blank line, the signature",
+                          "content": {"text/plain": {}}}})
 def checkpoint() -> Response:
     check_reader()
     return text(signer().checkpoint(registry().database))
@@ -100,7 +103,8 @@ def checkpoint() -> Response:
 
 @blp.route("/proof/inclusion", methods=["GET"])
 @blp.arguments(InclusionQuery, location="query", as_kwargs=True)
-@blp.doc(summary="RFC 9162 inclusion proof of the event at `position` in the tree of `size`")
+@blp.doc(summary="RFC 9162 inclusion proof of the event at `position` in the tree of `size`",
+         responses={200: {"description": "`{position, size, leaf_hash, hashes}`, hashes in hex"}})
 def inclusion_proof(position: int, size: int | None = None) -> Response:
     check_reader()
     return respond(inclusion(registry().database, position, size))
@@ -108,7 +112,8 @@ def inclusion_proof(position: int, size: int | None = None) -> Response:
 
 @blp.route("/proof/consistency", methods=["GET"])
 @blp.arguments(ConsistencyQuery, location="query", as_kwargs=True)
-@blp.doc(summary="RFC 9162 consistency proof between the trees of sizes `from` and `to`")
+@blp.doc(summary="RFC 9162 consistency proof between the trees of sizes `from` and `to`",
+         responses={200: {"description": "`{from, to, hashes}`, hashes in hex"}})
 def consistency_proof(from_: int, to: int | None = None) -> Response:
     check_reader()
     return respond(consistency(registry().database, from_, to))
