@@ -2,9 +2,15 @@
 
 Leaf i is the event at position i + 1; its input is the 32 bytes of the event's `hash`.
 The table `{merkle_nodes}` holds every perfect subtree the log has completed: the node
-(level, index) is the hash of leaves index·2^level up to (index+1)·2^level - 1, stored
-under the one integer key level·2^56 + index. Appending n leaves writes about 2n rows;
-any root or proof is put together from O(log n) of them, read in one statement.
+(level, index) is the hash of leaves index·2^level up to (index+1)·2^level - 1. Appending
+n leaves writes about 2n rows; any root or proof is put together from O(log n) of them,
+read in one statement.
+
+Row keys keep nodes that proofs read together close together: the tree is cut into
+tiles of TILE levels (a tile of the bottom layer spans 64 leaves and their 126 nodes);
+a node's key is its layer, its tile, then its place in the tile, with the lowest level
+last, so a proof's nodes lie in a few pages of the table, and the greatest key of the
+bottom layer is the last leaf.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 CATCH_UP_BATCH = 10_000  # log rows read at a time when the tree is behind the log
 
 Key = tuple[int, int]  # (level, index) of a perfect subtree
-LEVEL = 1 << 56  # a node's row key is level * LEVEL + index
+TILE = 6  # levels per tile
+LAYER = 1 << 58  # the first row key of the second layer of tiles
 CACHED_LEVEL = 10  # nodes this high (over 1,024 leaves or more) are kept in memory once read
 CACHE_LIMIT = 100_000  # per store: about 10 MB
 _high_nodes: weakref.WeakKeyDictionary[Database, dict[Key, bytes]] = weakref.WeakKeyDictionary()
@@ -93,11 +100,11 @@ def _grow(cursor: Cursor, frontier: dict[int, bytes], size: int, leaves: Sequenc
     rows: list[tuple[int, bytes]] = []
     for leaf in leaves:
         level, index, value = 0, size, leaf
-        rows.append((index, value))
+        rows.append((_row_key(0, index), value))
         while index % 2 == 1:
             value = _node(frontier.pop(level), value)
             level, index = level + 1, index >> 1
-            rows.append((level * LEVEL + index, value))
+            rows.append((_row_key(level, index), value))
         frontier[level] = value
         size += 1
     cursor.insert_rows("merkle_nodes", ("id", "hash"), rows)
@@ -116,8 +123,11 @@ def _frontier(cursor: Cursor, size: int) -> dict[int, bytes] | None:
 # Reading
 
 def tree_size(cursor: Cursor) -> int:
-    last = cursor.execute("SELECT MAX(id) FROM {merkle_nodes} WHERE id < ?", (LEVEL,)).scalar()
-    return 0 if last is None else int(last) + 1
+    last = cursor.execute("SELECT MAX(id) FROM {merkle_nodes} WHERE id < ?", (LAYER,)).scalar()
+    if last is None:
+        return 0
+    tile, place = int(last) >> 9, int(last) & 511
+    return (tile << TILE | place & ((1 << TILE) - 1)) + 1
 
 
 def root(cursor: Cursor, size: int) -> bytes:
@@ -129,22 +139,37 @@ def root(cursor: Cursor, size: int) -> bytes:
 
 def inclusion_proof(cursor: Cursor, index: int, size: int) -> tuple[bytes, list[bytes]]:
     """`(leaf hash, proof)`: RFC 9162 PATH(index, D[0:size]), innermost sibling first.
-    Raises TreeBehind."""
+    Raises TreeBehind.
+
+    Bottom up: at each level the sibling of the leaf's ancestor is a stored perfect subtree,
+    or the partly filled subtree at the right edge (at most once, made of the tree's
+    frontier below that level), or missing (the ancestor is carried up as it is).
+    """
     if not 0 <= index < size:
         raise ValueError(f"leaf {index} is outside a tree of size {size}")
-    ranges: list[tuple[int, int]] = []
-    start, end = 0, size
-    while end - start > 1:
-        k = _split(end - start)
-        if index < start + k:
-            ranges.append((start + k, end))
-            end = start + k
+    siblings: list[Key | None] = []  # None: the right edge's partial subtree
+    edge = 0
+    level = 0
+    while (size - 1) >> level:
+        sibling = (index >> level) ^ 1
+        if (sibling + 1) << level <= size:
+            siblings.append((level, sibling))
+        elif sibling << level < size:
+            siblings.append(None)
+            edge = level
+        level += 1
+    parts = [(b, (size >> b) - 1) for b in range(edge - 1, -1, -1) if size >> b & 1]
+    nodes = _fetch(cursor, [(0, index), *(key for key in siblings if key), *parts])
+    proof = []
+    for key in siblings:
+        if key:
+            proof.append(nodes[key])
         else:
-            ranges.append((start, start + k))
-            start += k
-    ranges.reverse()
-    nodes, hashes = _range_hashes(cursor, ranges, (0, index))
-    return nodes[(0, index)], hashes
+            value = nodes[parts[-1]]
+            for part in reversed(parts[:-1]):
+                value = _node(nodes[part], value)
+            proof.append(value)
+    return nodes[(0, index)], proof
 
 
 def consistency_proof(cursor: Cursor, old: int, new: int) -> list[bytes]:
@@ -215,6 +240,15 @@ def _fetch(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
 def _nodes(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
     if not keys:
         return {}
+    by_row = {_row_key(level, index): (level, index) for level, index in keys}
     rows = cursor.execute(f"SELECT id, hash FROM {{merkle_nodes}} WHERE id IN ({','.join('?' * len(keys))})",
-                          [level * LEVEL + index for level, index in keys]).all()
-    return {divmod(int(row[0]), LEVEL): bytes(row[1]) for row in rows}
+                          list(by_row)).all()
+    return {by_row[int(row[0])]: bytes(row[1]) for row in rows}
+
+
+def _row_key(level: int, index: int) -> int:
+    """Layer (6 bits) | tile (49 bits) | place in the tile (9 bits: its level, lowest last, and index)."""
+    layer, local = divmod(level, TILE)
+    width = TILE - local  # the tile holds 2^width nodes of this level
+    place = (TILE - 1 - local) << TILE | index & ((1 << width) - 1)
+    return layer * LAYER | (index >> width) << 9 | place
