@@ -176,6 +176,19 @@ def test_a_rewritten_event_is_named_by_verify_and_caught_by_watch(served: Server
     assert watch(served, vkey, state, key_file).returncode == 0
     kept = state.read_text()
 
+    # A careless edit of the stored event alone: checking that one event shows it.
+    signed = served.all_events()[SIGNED - 1]
+    registry = Registry(StoreConfig.from_url(served.database))
+    with registry.database.write() as cursor:
+        cursor.execute("UPDATE {event_log} SET envelope = ? WHERE position = ?",
+                       (json.dumps({**signed, "data": {**signed["data"], "place": "Moscow"}}), SIGNED))
+    registry.close()
+    checked = registry_cli("audit", "check", "--url", served.url, "--key", vkey, "--event", signed["id"],
+                           key_file=key_file)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert f"position {SIGNED}) does not match its hash" in checked.stdout
+
+    # A careful forger rewrites the chain and the tree from there on.
     forge(served.database, SIGNED)
 
     # The forged log is self-consistent and signed, but does not extend the kept checkpoint.
