@@ -241,7 +241,7 @@ def _nodes(cursor: Cursor, keys: Sequence[Key]) -> dict[Key, bytes]:
     if not keys:
         return {}
     by_row = {_row_key(level, index): (level, index) for level, index in keys}
-    rows = cursor.execute(f"SELECT id, hash FROM {{merkle_nodes}} WHERE id IN ({','.join('?' * len(keys))})",
+    rows = cursor.execute(f"SELECT id, hash FROM {{merkle_nodes}} WHERE id IN ({','.join('?' * len(by_row))})",
                           list(by_row)).all()
     return {by_row[int(row[0])]: bytes(row[1]) for row in rows}
 
