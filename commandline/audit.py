@@ -55,7 +55,15 @@ def install(sub: Any, common: argparse.ArgumentParser, nested: argparse.Argument
     offline.add_argument("--checkpoint", help="a signed checkpoint of the same size")
     offline.add_argument("--key", help="the verifier key (text, or a file holding it)")
     store_verify = verify.get_default("run")
-    verify.set_defaults(run=lambda args: cmd_verify_export(args) if args.file else store_verify(args))
+
+    def run_verify(args: argparse.Namespace) -> int:
+        if args.file:
+            return cmd_verify_export(args)
+        if args.checkpoint or args.key:
+            raise CommandError("--checkpoint and --key check an export: give it with --file")
+        return int(store_verify(args))
+
+    verify.set_defaults(run=run_verify)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -137,6 +137,7 @@ def test_usage_errors_and_an_unreachable_registry_exit_2(served: Server, key_fil
         ("audit", "check", "--url", served.url, "--key", vkey, "--event", "00000000-0000-4000-8000-000000000000"),
         ("verify", "--file", str(tmp_path / "absent.ndjson"), "--checkpoint", str(state), "--key", vkey),
         ("verify", "--file", str(tmp_path / "absent.ndjson")),
+        ("verify", "--checkpoint", str(state), "--key", vkey, "--database", served.database),
     ):
         done = registry_cli(*args, key_file=key_file)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
