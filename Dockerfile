@@ -4,6 +4,7 @@ COPY pyproject.toml README.md ./
 COPY events ./events
 COPY registry ./registry
 COPY api ./api
+COPY commandline ./commandline
 RUN pip install --no-cache-dir .
 ENV REGISTRY_DATABASE=/data/registry.sqlite
 EXPOSE 8000

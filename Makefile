@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,17 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest
 
+# The inner loop: unit and integration tests on SQLite only, on two processes.
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/integration -k "not postgres" -p no:cacheprovider -n 2 -q
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check events registry api commandline tests bench
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/asof.py
-	$(BIN)/python bench/append_rate.py
+	$(BIN)/python bench/http_rates.py
 	$(BIN)/python bench/replay.py --events 100000
 	$(BIN)/python bench/feed_latency.py
 	$(BIN)/python bench/proofs.py

@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
-from api import audit, feeds, log, ops, records, subscriptions
-from api.errors import register_error_handlers
-from registry.service import Registry
-from registry.settings import StoreConfig
+from api import audit, batch, feeds, log, ops, records, subscriptions
+from api.errors import ProblemApi, register_error_handlers
+from registry.bootstrap import bootstrap, require_current
+from registry.settings import Settings
+
+SETTINGS = {spec.name for spec in dataclasses.fields(Settings)}
 
 
-class RegistryApi(Api):
+class RegistryApi(ProblemApi):
     def _register_error_handlers(self) -> None:
         register_error_handlers(self._app)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    """The API over one Registry. `settings` default to the environment's; `test_config` may
+    override settings by their upper-case names (DATABASE, FOLLOW_LOG, …) and Flask's own."""
+    settings = settings or Settings.from_env()
+    overrides = {key.lower(): value for key, value in (test_config or {}).items() if key.lower() in SETTINGS}
+    settings = settings.replace(**overrides)
     app = Flask(__name__)
     app.config.update(
-        DATABASE=os.environ.get("REGISTRY_DATABASE"),
-        READ_AUTH=os.environ.get("REGISTRY_READ_AUTH", "off").lower() in ("on", "1", "true", "yes"),
-        MAX_CONTENT_LENGTH=int(os.environ.get("REGISTRY_MAX_BODY", 256 * 1024)),
-        READY_LAG=int(os.environ.get("REGISTRY_READY_LAG", 1000)),
-        FOLLOW_LOG=os.environ.get("REGISTRY_FOLLOW_LOG", "on").lower() in ("on", "1", "true", "yes"),
+        READ_AUTH=settings.read_auth,
+        MAX_CONTENT_LENGTH=settings.max_body,
+        READY_LAG=settings.ready_lag,
+        SSE_HEARTBEAT=settings.sse_heartbeat,
+        MAX_STREAMS=settings.max_streams or None,
+        FEED_PAGE_SIZE=settings.feed_page_size,
+        BASE_URL=settings.base_url or None,
         API_TITLE="Cooperation Registry",
         API_VERSION="1",
         OPENAPI_VERSION="3.1.0",
@@ -41,20 +49,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         },
     )
-    if test_config:
-        app.config.update(test_config)
+    app.config.update({key: value for key, value in (test_config or {}).items() if key.lower() not in SETTINGS})
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    registry = Registry(StoreConfig.from_url(app.config["DATABASE"]))
+    registry = bootstrap(settings)
+    require_current(registry)
+    app.extensions["settings"] = settings
     app.extensions["registry"] = registry
-    registry.projection.catch_up()
-    if app.config["FOLLOW_LOG"]:
+    if settings.follow_log:
         # Views follow the log even when another process wrote to it.
         stop = threading.Event()
         app.extensions["follower_stop"] = stop
-        threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True).start()
+        follower = threading.Thread(target=registry.projection.follow, args=(stop,), name="view-follower", daemon=True)
+        app.extensions["follower_thread"] = follower  # joined by api.lifecycle.close()
+        follower.start()
     api = RegistryApi(app)
-    for blueprint in (records.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp):
+    for blueprint in (records.blp, batch.blp, log.blp, audit.blp, ops.blp, feeds.blp, subscriptions.blp):
         api.register_blueprint(blueprint)
     ops.install_metrics(app)
-    feeds.install(app)
+    feeds.install(app, settings)
     return app

@@ -8,8 +8,8 @@ from flask import Response, current_app, request, stream_with_context
 from marshmallow import fields, validate
 
 from api.auth import check_reader
-from api.common import Blueprint, registry, respond
-from api.schemas import MAX_POSITION, Query
+from api.common import READ, Blueprint, answer, problems, registry, respond
+from api.schemas import MAX_POSITION, Head, Query, Verification
 from registry.audit.checkpoints import Signer, consistency, inclusion
 from registry.audit.transfer import export_lines
 
@@ -32,7 +32,8 @@ class ExportQuery(Query):
 
 
 @blp.route("/head", methods=["GET"])
-@blp.doc(summary="Position, hash and time of the newest event")
+@blp.doc(summary="Position, hash and time of the newest event",
+         responses={200: answer("the head; position 0 and 64 zeros while the log is empty", Head), **problems(*READ)})
 def head() -> Response:
     check_reader()
     return respond(registry().reader.head())
@@ -40,7 +41,9 @@ def head() -> Response:
 
 @blp.route("/verify", methods=["GET"])
 @blp.arguments(VerifyQuery, location="query", as_kwargs=True)
-@blp.doc(summary="Recompute the hash chain, check positions, versions and the stored views")
+@blp.doc(summary="Recompute the hash chain, check positions, versions and the stored views",
+         responses={200: answer("the finding: `ok`, or the first bad position and why", Verification),
+                    **problems(400, *READ, 503)})
 def verify(from_: int, projections: bool, to: int | None = None, hash: str | None = None) -> Response:
     check_reader()
     return respond(registry().auditor.verify(from_, to, hash, projections))
@@ -48,7 +51,10 @@ def verify(from_: int, projections: bool, to: int | None = None, hash: str | Non
 
 @blp.route("/export", methods=["GET"])
 @blp.arguments(ExportQuery, location="query", as_kwargs=True)
-@blp.doc(summary="The log as NDJSON, one CloudEvents-compatible object per event, streamed")
+@blp.doc(summary="The log as NDJSON, one CloudEvents-compatible object per event, streamed",
+         responses={200: answer("one CloudEvents 1.0 JSON object a line, its `data` an event envelope",
+                                {"type": "string"}, "application/x-ndjson"),
+                    **problems(400, *READ)})
 def export(after: int) -> Response:
     check_reader()
     source = request.host_url.rstrip("/")
@@ -72,6 +78,15 @@ class ConsistencyQuery(Query):
                         metadata={"description": "the newer tree size (default: current)"})
 
 
+HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+INCLUSION = {"type": "object", "required": ["position", "size", "leaf_hash", "hashes"],
+             "properties": {"position": {"type": "integer"}, "size": {"type": "integer"}, "leaf_hash": HEX,
+                            "hashes": {"type": "array", "items": HEX}}}
+CONSISTENCY = {"type": "object", "required": ["from", "to", "hashes"],
+               "properties": {"from": {"type": "integer"}, "to": {"type": "integer"},
+                              "hashes": {"type": "array", "items": HEX}}}
+
+
 def signer() -> Signer:
     """The deployment's checkpoint signer, loaded once per process."""
     loaded = current_app.extensions.get("checkpoint_signer")
@@ -86,7 +101,8 @@ def text(body: str) -> Response:
 
 @blp.route("/key", methods=["GET"])
 @blp.doc(summary="The verifier key of signed checkpoints (C2SP vkey), as text",
-         responses={200: {"description": "`<origin>+<key id>+<base64 key>`", "content": {"text/plain": {}}}})
+         responses={200: answer("`<origin>+<key id>+<base64(0x01 ‖ public key)>`", {"type": "string"}, "text/plain"),
+                    **problems(*READ)})
 def key() -> Response:
     check_reader()
     return text(signer().verifier.vkey() + "\n")
@@ -94,8 +110,9 @@ def key() -> Response:
 
 @blp.route("/checkpoint", methods=["GET"])
 @blp.doc(summary="The signed checkpoint of the log's Merkle tree (C2SP tlog-checkpoint), as text",
-         responses={200: {"description": "origin, tree size, base64 root hash, a blank line, the signature",
-                          "content": {"text/plain": {}}}})
+         responses={200: answer("origin, tree size, base64 root hash, a blank line, the signature line",
+                                {"type": "string"}, "text/plain"),
+                    **problems(*READ)})
 def checkpoint() -> Response:
     check_reader()
     return text(signer().checkpoint(registry().database))
@@ -104,7 +121,7 @@ def checkpoint() -> Response:
 @blp.route("/proof/inclusion", methods=["GET"])
 @blp.arguments(InclusionQuery, location="query", as_kwargs=True)
 @blp.doc(summary="RFC 9162 inclusion proof of the event at `position` in the tree of `size`",
-         responses={200: {"description": "`{position, size, leaf_hash, hashes}`, hashes in hex"}})
+         responses={200: answer("the proof; hashes in hex, innermost first", INCLUSION), **problems(400, *READ)})
 def inclusion_proof(position: int, size: int | None = None) -> Response:
     check_reader()
     return respond(inclusion(registry().database, position, size))
@@ -113,7 +130,7 @@ def inclusion_proof(position: int, size: int | None = None) -> Response:
 @blp.route("/proof/consistency", methods=["GET"])
 @blp.arguments(ConsistencyQuery, location="query", as_kwargs=True)
 @blp.doc(summary="RFC 9162 consistency proof between the trees of sizes `from` and `to`",
-         responses={200: {"description": "`{from, to, hashes}`, hashes in hex"}})
+         responses={200: answer("the proof; hashes in hex", CONSISTENCY), **problems(400, *READ)})
 def consistency_proof(from_: int, to: int | None = None) -> Response:
     check_reader()
     return respond(consistency(registry().database, from_, to))

@@ -1,4 +1,4 @@
-"""What every blueprint shares: the parser, the JSON body, responses and headers."""
+"""What every blueprint shares: the parser, the JSON body, responses and headers, and their documentation."""
 
 from __future__ import annotations
 
@@ -6,11 +6,29 @@ import re
 from typing import Any
 
 import flask_smorest
+import orjson
 from flask import Response, current_app, json, request
 from webargs.flaskparser import FlaskParser
 
+from api.schemas import Problem
 from registry.errors import BadQuery, Invalid
 from registry.service import Registry
+
+PROBLEM_JSON = "application/problem+json"
+CAUSES = {
+    400: "a query parameter or header is malformed, or the body is not JSON",
+    401: "no valid bearer token (writes; reads too when REGISTRY_READ_AUTH is on)",
+    403: "the token's role may not write (reader)",
+    404: "no such record, event or subscription",
+    409: "the record exists already, or kept changing",
+    412: "If-Match names another version than the record's",
+    413: "the body is larger than REGISTRY_MAX_BODY",
+    415: "the body is not application/json",
+    422: "the body is invalid; `errors` names each offending field",
+    503: "the store is busy or not ready; retry later",
+}
+READ = (401,)
+WRITE = (400, 401, 403, 413, 415, 422, 503)
 
 
 class Parser(FlaskParser):
@@ -20,7 +38,47 @@ class Parser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
+    """Every error an operation documents is a problem+json answer; none is flask-smorest's own."""
+
     ARGUMENTS_PARSER = Parser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._errors_as_problems)
+
+    @staticmethod
+    def _errors_as_problems(doc: dict[str, Any], doc_info: Any, **kwargs: Any) -> dict[str, Any]:
+        responses = doc.get("responses", {})
+        responses.pop("default", None)
+        for status, response in list(responses.items()):
+            if isinstance(response, str):  # a reference to flask-smorest's error response, e.g. for a bad query
+                responses[status] = problems(int(status))[int(status)]
+        return doc
+
+
+def problems(*statuses: int) -> dict[int, dict[str, Any]]:
+    """The documentation of error answers: RFC 9457 problems."""
+    return {status: {"description": CAUSES[status], "content": {PROBLEM_JSON: {"schema": Problem}}}
+            for status in statuses}
+
+
+IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False,
+                      "description": "a retry with the same key and body returns the first answer and writes nothing",
+                      "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"}}
+IF_MATCH_HEADER = {"in": "header", "name": "If-Match", "required": False,
+                   "description": 'append only if the record is at this version, e.g. "3"',
+                   "schema": {"type": "string", "pattern": '^(W/)?"[0-9]{1,18}"$'}}
+
+
+def answer(description: str, schema: Any = None, media_type: str = "application/json",
+           headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The documentation of a successful answer; `headers` maps each header to its description."""
+    documented: dict[str, Any] = {"description": description,
+                                  "content": {media_type: {"schema": schema} if schema is not None else {}}}
+    if headers:
+        documented["headers"] = {name: {"description": text, "schema": {"type": "string"}}
+                                 for name, text in headers.items()}
+    return documented
 
 
 def registry() -> Registry:
@@ -45,7 +103,7 @@ class UnsupportedBody(BadQuery):
 
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

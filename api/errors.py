@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json
+from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from api.auth import Forbidden, Unauthorized
 from api.common import UnsupportedBody
+from api.schemas import Problem
 from registry.errors import (
     BadQuery,
     Conflict,
@@ -71,6 +73,16 @@ def from_http_exception(error: HTTPException) -> Response:
     if errors:
         detail = "invalid parameters: " + ", ".join(sorted(errors))
     return problem(code, error.name, detail, errors, dict(data.get("headers") or {}))
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, documenting no error shape of its own: every error is a Problem."""
+
+    ERROR_SCHEMA = Problem
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_pagination_header(self) -> None:
+        """No flask-smorest pagination here: pages carry their own `next`."""
 
 
 def register_error_handlers(app: Flask) -> None:

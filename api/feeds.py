@@ -7,26 +7,25 @@ Every stream of a process reads from that process's one log follower
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, request
 from marshmallow import RAISE, fields, validate
 
 from api.auth import check_reader
-from api.common import Blueprint, registry
+from api.common import READ, Blueprint, answer, problems, registry
 from api.schemas import KINDS, MAX_POSITION, SLUG, TYPES, Query
 from registry.errors import BadQuery
 from registry.feeds.atom import feed_document
 from registry.feeds.calendar import meetings_calendar
-from registry.feeds.delivery import WebhookDelivery
-from registry.feeds.follower import EventFilter, Subscription, last_position, seconds_from_env
+from registry.feeds.delivery import DeliverySettings, WebhookDelivery
+from registry.feeds.follower import EventFilter, Subscription, last_position
+from registry.settings import Settings
 
 blp = Blueprint("feeds", __name__, url_prefix="/v1", description="Live and syndicated feeds of the log")
 POSITION = re.compile(r"^[0-9]{1,18}$")
-ON = ("on", "1", "true", "yes")
 
 
 class StreamQuery(Query):
@@ -54,7 +53,12 @@ def base_url() -> str:
 @blp.route("/stream", methods=["GET"])
 @blp.arguments(StreamQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.doc(summary="Live events as Server-Sent Events; resumes after Last-Event-ID or `after`",
-         responses={200: {"description": "an event stream", "content": {"text/event-stream": {}}}})
+         parameters=[{"in": "header", "name": "Last-Event-ID", "required": False,
+                      "description": "the `id` of the last event received: resume after it",
+                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
+         responses={200: answer("`id:` the position, `event:` the type, `data:` the envelope; a heartbeat comment"
+                                " at least every 15 s", media_type="text/event-stream"),
+                    **problems(400, *READ, 503)})
 def stream(after: int | None = None, **filters: str) -> Response:
     check_reader()
     start = _resume_point(after)
@@ -67,7 +71,10 @@ def stream(after: int | None = None, **filters: str) -> Response:
         raise BadQuery(f"position {start} is beyond the log's last position {head}", {"after": ["beyond the log"]})
     wanted = EventFilter.of(**{f"{name}s": [filters[name]] for name in ("type", "kind", "record") if name in filters})
     subscription = feed.subscribe(start, wanted, current_app.config["MAX_STREAMS"])
-    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]))
+    metrics = current_app.extensions["metrics"]
+    metrics.count_streams(feed.streams)
+    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]),
+                       on_close=lambda: metrics.count_streams(feed.streams))
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -86,10 +93,12 @@ def _resume_point(after: int | None) -> int | None:
 class EventStream:
     """The body of one SSE response: events as they come, a comment when none came for a while."""
 
-    def __init__(self, subscription: Subscription, start: int, heartbeat: float) -> None:
+    def __init__(self, subscription: Subscription, start: int, heartbeat: float,
+                 on_close: Callable[[], None] = lambda: None) -> None:
         self.subscription = subscription
         self.start = start
         self.heartbeat = heartbeat
+        self.on_close = on_close
 
     def __iter__(self) -> Iterator[bytes]:
         yield f"retry: 2000\n: following the log after position {self.start}\n\n".encode()
@@ -102,6 +111,7 @@ class EventStream:
     def close(self) -> None:
         """Called by the server when the response ends or the client has gone."""
         self.subscription.close()
+        self.on_close()
 
 
 def frame(envelope: Mapping[str, Any]) -> str:
@@ -112,7 +122,9 @@ def frame(envelope: Mapping[str, Any]) -> str:
 @blp.route("/feed.atom", methods=["GET"])
 @blp.arguments(AtomQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.doc(summary="Atom feed of the newest events, with RFC 5005 archive pages",
-         responses={200: {"description": "an Atom feed", "content": {"application/atom+xml": {}}}})
+         responses={200: answer("an Atom feed", media_type="application/atom+xml", headers={"ETag": "of the page"}),
+                    304: {"description": "not modified since the ETag given in If-None-Match"},
+                    **problems(400, *READ, 404)})
 def atom(page: int | None = None) -> Response:
     check_reader()
     document = feed_document(registry().database, base_url(), page, int(current_app.config["FEED_PAGE_SIZE"]))
@@ -127,7 +139,9 @@ def atom(page: int | None = None) -> Response:
 @blp.route("/meetings.ics", methods=["GET"])
 @blp.arguments(CalendarQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.doc(summary="Meetings as an iCalendar feed (held or planned), optionally of one series",
-         responses={200: {"description": "an iCalendar file", "content": {"text/calendar": {}}}})
+         responses={200: answer("an iCalendar file", media_type="text/calendar", headers={"ETag": "of the calendar"}),
+                    304: {"description": "not modified since the ETag given in If-None-Match"},
+                    **problems(400, *READ, 404)})
 def calendar(series: str | None = None) -> Response:
     check_reader()
     response = Response(meetings_calendar(registry().reader, base_url(), series), mimetype="text/calendar")
@@ -138,14 +152,8 @@ def calendar(series: str | None = None) -> Response:
     return response
 
 
-def install(app: Flask) -> None:
-    """Feed settings from the environment; wake the follower after writes; deliver webhooks if asked."""
-    env = os.environ.get
-    app.config.setdefault("SSE_HEARTBEAT", seconds_from_env("REGISTRY_SSE_HEARTBEAT", 15.0))
-    app.config.setdefault("MAX_STREAMS", int(env("REGISTRY_MAX_STREAMS") or 0) or None)
-    app.config.setdefault("FEED_PAGE_SIZE", int(env("REGISTRY_FEED_PAGE_SIZE") or 100))
-    app.config.setdefault("BASE_URL", env("REGISTRY_BASE_URL") or None)
-    app.config.setdefault("DELIVER_WEBHOOKS", env("REGISTRY_DELIVER_WEBHOOKS", "off").lower() in ON)
+def install(app: Flask, settings: Settings) -> None:
+    """Wake the follower after writes; deliver webhooks from this process if the settings say so."""
     feed = app.extensions["registry"].feed
 
     @app.after_request
@@ -155,14 +163,15 @@ def install(app: Flask) -> None:
             feed.wake()
         return response
 
-    if app.config["DELIVER_WEBHOOKS"]:
+    if settings.deliver_webhooks == "on":
         registry_ = app.extensions["registry"]
-        app.extensions["webhook_delivery"] = WebhookDelivery(registry_.database, feed).start()
+        delivery = WebhookDelivery(registry_.database, feed, DeliverySettings.of(settings))
+        app.extensions["webhook_delivery"] = delivery.start()
 
 
 def stop(app: Flask) -> None:
-    """End this process's streams and webhook deliveries at once (the server is stopping)."""
-    app.extensions["registry"].feed.close()
+    """End this process's streams and webhook deliveries at once (the server is stopping); waits for nothing."""
+    app.extensions["registry"].feed.close(wait=False)
     delivery = app.extensions.get("webhook_delivery")
     if delivery is not None:
         delivery.stop(wait=False)

@@ -1,57 +1,111 @@
-"""Operations: liveness, readiness and Prometheus metrics."""
+"""Operations: liveness, readiness and Prometheus metrics.
+
+Under `registry serve` every gunicorn worker writes its counters to files in
+PROMETHEUS_MULTIPROC_DIR (a fresh directory per server run) and a scrape, served
+by any worker, sums them: one scrape sees every worker. An app made in-process
+(tests) has no such directory and keeps its metrics in a registry of its own.
+"""
 
 from __future__ import annotations
 
-import threading
+import collections
+import os
 import time
-from collections import Counter
+from collections.abc import Iterator
 
+import prometheus_client
 from flask import Flask, Response, current_app, g, request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from api.common import Blueprint, registry, respond
+from api.common import READ, Blueprint, answer, problems, registry, respond
 from api.errors import problem
+from registry.service import Registry
 
 blp = Blueprint("ops", __name__, description="Health and metrics")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def multiprocess_directory() -> str | None:
+    """Where the workers of one server run share their metrics (set by `registry serve`), if anywhere."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class RequestMetrics:
-    """Counts and time of requests served by this process."""
+    """What each process measures itself: requests answered, their time, its open event streams."""
 
     BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: Counter[tuple[str, str, int]] = Counter()
-        self.buckets: Counter[float] = Counter()
-        self.seconds = 0.0
-        self.count = 0
+    def __init__(self, store: Registry) -> None:
+        if multiprocess_directory() and not getattr(values.ValueClass, "_multiprocess", False):
+            raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
+        prometheus_client.disable_created_metrics()
+        self.store = store
+        self.registry = CollectorRegistry()
+        self.requests = Counter("registry_http_requests_total", "HTTP requests answered",
+                                ["method", "endpoint", "status"], registry=self.registry)
+        self.seconds = Histogram("registry_http_request_seconds", "Time to answer an HTTP request",
+                                 buckets=self.BUCKETS, registry=self.registry)
+        self.streams = Gauge("registry_sse_streams", "Open event streams", multiprocess_mode="livesum",
+                             registry=self.registry)
+        # Group commit: transactions, and the commits and events they stored.
+        self.transactions = Counter("registry_commit_transactions", "Write transactions committed",
+                                    registry=self.registry)
+        self.commits = Counter("registry_commits", "Writes committed (several share a transaction)",
+                               registry=self.registry)
+        self.events = Counter("registry_committed_events", "Events committed", registry=self.registry)
+        store.writer.on_commit = self.committed
+
+    def committed(self, commits: int, events: int) -> None:
+        """One transaction of the writer stored `commits` writes of `events` events."""
+        self.transactions.inc()
+        self.commits.inc(commits)
+        self.events.inc(events)
 
     def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
-        with self.lock:
-            self.requests[(method, endpoint, status)] += 1
-            self.seconds += seconds
-            self.count += 1
-            for bound in self.BUCKETS:
-                if seconds <= bound:
-                    self.buckets[bound] += 1
+        self.requests.labels(method, endpoint, str(status)).inc()
+        self.seconds.observe(seconds)
 
-    def lines(self) -> list[str]:
-        with self.lock:
-            out = ["# TYPE registry_http_requests_total counter"]
-            for (method, endpoint, status), n in sorted(self.requests.items()):
-                out.append(
-                    f'registry_http_requests_total{{method="{method}",endpoint="{endpoint}",status="{status}"}} {n}')
-            out.append("# TYPE registry_http_request_seconds histogram")
-            for bound in self.BUCKETS:
-                out.append(f'registry_http_request_seconds_bucket{{le="{bound}"}} {self.buckets[bound]}')
-            out.append(f'registry_http_request_seconds_bucket{{le="+Inf"}} {self.count}')
-            out.append(f"registry_http_request_seconds_sum {self.seconds:.6f}")
-            out.append(f"registry_http_request_seconds_count {self.count}")
-            return out
+    def count_streams(self, open_streams: int) -> None:
+        """This process now serves `open_streams` event streams."""
+        self.streams.set(open_streams)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every worker's metrics and of the store's positions."""
+        scraped = CollectorRegistry()
+        directory = multiprocess_directory()
+        if directory is None:
+            scraped.register(self.registry)
+        else:
+            multiprocess.MultiProcessCollector(scraped, path=directory)
+        scraped.register(StoreMetrics(self.store))
+        return generate_latest(scraped)
+
+
+class StoreMetrics(Collector):
+    """Read from the store at scrape time: the same whichever worker answers."""
+
+    def __init__(self, store: Registry) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        logged, projected = self.store.reader.lag()
+        yield GaugeMetricFamily("registry_log_position", "The log's last position", value=logged)
+        yield GaugeMetricFamily("registry_projection_position", "The last log position in the views",
+                                value=projected)
+        yield GaugeMetricFamily("registry_projection_lag", "Events logged but not yet in the views",
+                                value=logged - projected)
+        subscriptions = GaugeMetricFamily("registry_webhook_subscriptions", "Webhook subscriptions by status",
+                                          labels=["status"])
+        by_status = collections.Counter(s["status"] for s in self.store.webhooks.list())
+        for status, count in sorted(by_status.items()):
+            subscriptions.add_metric([status], count)
+        yield subscriptions
 
 
 def install_metrics(app: Flask) -> None:
-    metrics = RequestMetrics()
+    metrics = RequestMetrics(app.extensions["registry"])
     app.extensions["metrics"] = metrics
 
     @app.before_request
@@ -88,17 +142,8 @@ def readyz() -> Response:
 
 
 @blp.route("/metrics", methods=["GET"])
-@blp.doc(summary="Prometheus metrics")
+@blp.doc(summary="Prometheus metrics of every worker of this server",
+         responses={200: answer("Prometheus text exposition format", {"type": "string"}, "text/plain"),
+                    **problems(*READ)})
 def metrics() -> Response:
-    logged, projected = registry().reader.lag()
-    lines = current_app.extensions["metrics"].lines()
-    lines += [
-        "# TYPE registry_log_position gauge", f"registry_log_position {logged}",
-        "# TYPE registry_projection_position gauge", f"registry_projection_position {projected}",
-        "# TYPE registry_projection_lag gauge", f"registry_projection_lag {logged - projected}",
-        "# TYPE registry_sse_streams gauge", f"registry_sse_streams {registry().feed.streams}",
-        "# TYPE registry_webhook_subscriptions gauge",
-    ]
-    by_status: Counter[str] = Counter(s["status"] for s in registry().webhooks.list())
-    lines += [f'registry_webhook_subscriptions{{status="{status}"}} {n}' for status, n in sorted(by_status.items())]
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    return Response(current_app.extensions["metrics"].exposition(), content_type=CONTENT_TYPE)

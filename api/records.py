@@ -7,12 +7,36 @@ from typing import Any
 from flask import Response, url_for
 
 from api.auth import check_reader, require_writer
-from api.common import Blueprint, etag, idempotency_key, if_match, json_body, registry, respond
-from api.schemas import Envelope, EventInput, ListQuery, PointQuery, Problem, encode_cursor
+from api.common import (
+    IDEMPOTENCY_HEADER,
+    IF_MATCH_HEADER,
+    READ,
+    WRITE,
+    Blueprint,
+    answer,
+    etag,
+    idempotency_key,
+    if_match,
+    json_body,
+    problems,
+    registry,
+    respond,
+)
+from api.schemas import (
+    REGISTRATIONS,
+    Envelope,
+    History,
+    ListQuery,
+    PointQuery,
+    RecordPage,
+    RecordView,
+    body,
+    encode_cursor,
+    event_types,
+)
 from events import CATALOGUE
 
 blp = Blueprint("records", __name__, url_prefix="/v1", description="Records of each kind and their events")
-PROBLEMS = {"content": {"application/problem+json": {"schema": Problem}}}
 
 
 def _register(collection: str) -> Response:
@@ -63,38 +87,44 @@ def _check_kind(collection: str, kind: str | None, record_id: str) -> None:
 
 def _routes(collection: str, kind: str) -> None:
     tags = [collection]
+    view_headers = {"ETag": "the record's version, in quotes"}
 
     @blp.route(f"/{collection}", methods=["POST"], endpoint=f"register_{collection}", tags=tags)
-    @blp.doc(summary=f"Register a {kind}", responses={201: {"description": "the view"}, 409: PROBLEMS,
-                                                       422: PROBLEMS},
-             requestBody={"content": {"application/json": {"schema": CATALOGUE.kinds[kind].registered}}})
+    @blp.doc(summary=f"Register a {kind}", requestBody=body(REGISTRATIONS[kind]), parameters=[IDEMPOTENCY_HEADER],
+             responses={201: answer("the new record's view", RecordView,
+                                    headers={"Location": "the record's URL", **view_headers}),
+                        **problems(*WRITE, 409)})
     def register() -> Response:
         return _register(collection)
 
     @blp.route(f"/{collection}", methods=["GET"], endpoint=f"list_{collection}", tags=tags)
     @blp.arguments(ListQuery, location="query", as_kwargs=True)
-    @blp.doc(summary=f"{kind.title()}s with a certain or uncertain world event by as_of")
+    @blp.doc(summary=f"{kind.title()}s with a certain or uncertain world event by as_of",
+             responses={200: answer("a page of views; `next` is the next page's cursor", RecordPage),
+                        **problems(400, *READ)})
     def list_(**query: Any) -> Response:
         return _list(collection, **query)
 
     @blp.route(f"/{collection}/<record_id>", methods=["GET"], endpoint=f"view_{collection}", tags=tags)
     @blp.arguments(PointQuery, location="query", as_kwargs=True)
-    @blp.doc(summary=f"A {kind} as of a day, as known at an instant", responses={404: PROBLEMS})
+    @blp.doc(summary=f"A {kind} as of a day, as known at an instant",
+             responses={200: answer("the view", RecordView, headers=view_headers), **problems(400, *READ, 404)})
     def view(record_id: str, **query: Any) -> Response:
         return _view(collection, record_id, **query)
 
     @blp.route(f"/{collection}/<record_id>/history", methods=["GET"], endpoint=f"history_{collection}", tags=tags)
     @blp.arguments(PointQuery, location="query", as_kwargs=True)
-    @blp.doc(summary=f"A {kind}'s events in valid order, with state and certainty")
+    @blp.doc(summary=f"A {kind}'s events in valid order, with state and certainty",
+             responses={200: answer("the registration, then world events in valid order", History),
+                        **problems(400, *READ, 404)})
     def history(record_id: str, **query: Any) -> Response:
         return _history(collection, record_id, **query)
 
     @blp.route(f"/{collection}/<record_id>/events", methods=["POST"], endpoint=f"append_{collection}", tags=tags)
-    @blp.doc(summary=f"Append a world event to a {kind}",
-             requestBody={"content": {"application/json": {"schema": EventInput}}},
-             responses={201: {"description": "the event envelope",
-                              "content": {"application/json": {"schema": Envelope}}},
-                        404: PROBLEMS, 412: PROBLEMS, 422: PROBLEMS})
+    @blp.doc(summary=f"Append a world event to a {kind}: `type` selects its fields",
+             requestBody=body(event_types(kind)), parameters=[IF_MATCH_HEADER, IDEMPOTENCY_HEADER],
+             responses={201: answer("the event envelope", Envelope, headers={"ETag": "the record's new version"}),
+                        **problems(*WRITE, 404, 409, 412)})
     def append(record_id: str) -> Response:
         return _append(collection, record_id)
 

@@ -31,8 +31,9 @@ from typing import Any
 import requests
 from _common import add_database_argument, engine_name, fresh_stores, percentile, server, table
 
+from registry.bootstrap import bootstrap
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 FIRST_DAY = dt.date(1990, 1, 1)
 TARGET = 1.5
@@ -167,7 +168,7 @@ def main() -> None:
     print(f"As-of views: {args.short_events} vs {args.events:,} events in one record, "
           f"{engine_name(args.database)}", flush=True)
     with fresh_stores(args.database, ["asof", "alone"]) as urls:
-        registry = Registry(StoreConfig.from_url(urls["asof"]))
+        registry = bootstrap(Settings(database=urls["asof"]))
         started = time.perf_counter()
         short, long = load(registry, args.events, args.short_events)
         print(f"loaded {args.events + args.short_events:,} events through Registry.append in "
@@ -179,7 +180,7 @@ def main() -> None:
         report("1. reader.view(record, as_of, known_at), in process", ("short", "long"), rows)
 
         # The same short record in a store of its own: what the length of the whole log costs.
-        alone_registry = Registry(StoreConfig.from_url(urls["alone"]))
+        alone_registry = bootstrap(Settings(database=urls["alone"]))
         alone = load_alone(alone_registry, short)
         rows = [*side_by_side((alone, in_process(alone_registry)), (short, view), days, False, args.repeats),
                 *side_by_side((alone, in_process(alone_registry)), (short, view), days, True, args.repeats)]

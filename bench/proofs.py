@@ -33,9 +33,10 @@ from _common import add_database_argument, engine_name, fresh_stores, server, ta
 
 import registry.log.chain as chain
 from registry.audit.checkpoints import inclusion
+from registry.bootstrap import bootstrap
 from registry.log import merkle
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 SMALL = 1000
 BATCH = 10_000
@@ -118,7 +119,7 @@ def main() -> None:
     with fresh_stores(args.database, ["small", "large", "with_tree", "without_tree"]) as urls:
         with server(urls["small"]) as small_url, server(urls["large"]) as large_url, \
                 requests.Session() as session:
-            small, large = (Registry(StoreConfig.from_url(urls[name])) for name in ("small", "large"))
+            small, large = (bootstrap(Settings(database=urls[name])) for name in ("small", "large"))
             grow_tree(small, SMALL)
             seconds = grow_tree(large, args.leaves)
             print(f"grew a tree to {args.leaves:,} leaves in {seconds:.0f}s", flush=True)
@@ -137,7 +138,7 @@ def main() -> None:
             small.close()
             large.close()
 
-        kept, bare = (Registry(StoreConfig.from_url(urls[name])) for name in ("with_tree", "without_tree"))
+        kept, bare = (bootstrap(Settings(database=urls[name])) for name in ("with_tree", "without_tree"))
         rates: dict[str, list[float]] = {"with": [], "without": []}
         for round_ in range(args.rounds):
             start = round_ * args.appends

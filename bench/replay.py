@@ -47,10 +47,10 @@ from typing import Any
 from _common import add_database_argument, engine_name, fresh_stores, table
 
 from registry.audit.transfer import cloud_event, export_lines, import_lines
+from registry.bootstrap import bootstrap
 from registry.log.chain import GENESIS, envelope_hash, format_instant
 from registry.seed import seed
-from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings, StoreConfig
 
 TARGET = 0.5
 SOURCE = "urn:cooperation-registry"
@@ -62,7 +62,7 @@ GROUPS_PER_BLOCK = 50  # a block: 500 records whose events interleave in the log
 
 def source_log(url: str) -> list[str]:
     """A realistic small log written through the registry: the seed timeline, then later knowledge."""
-    registry = Registry(StoreConfig.from_url(url))
+    registry = bootstrap(Settings(database=url))
     try:
         seed(registry)
         agreement = "ru-eu-readmission-agreement"
@@ -192,7 +192,7 @@ def run_phase(phase: str, url: str, file: str, count: int) -> int:
                 store.mapper.to_domain_event(notification)
             done += len(notifications)
             start = notifications[-1].id + 1
-    registry = Registry(StoreConfig.from_url(url))
+    registry = bootstrap(Settings(database=url))
     if phase == "idle":
         return int(registry.reader.head()["position"])
     if phase == "import":

@@ -13,37 +13,49 @@ from typing import Any
 
 from events import parse_day, parse_instant
 from registry.errors import RegistryError
-from registry.settings import ConfigError, StoreConfig
+from registry.settings import ConfigError, Settings
 
 
 class CommandError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
-def database(args: argparse.Namespace) -> str | None:
-    return getattr(args, "database", None) or os.environ.get("REGISTRY_DATABASE")
-
-
-def _registry(args: argparse.Namespace) -> Any:
-    from registry.service import Registry
-
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings, read once from the environment; `--database` wins over REGISTRY_DATABASE."""
     try:
-        config = StoreConfig.from_url(database(args))
+        settings = Settings.from_env()
+        if getattr(args, "database", None):
+            settings = settings.replace(database=args.database)
+        settings.store  # noqa: B018 - a bad database URL is a usage error, found here
     except ConfigError as error:
         raise CommandError(str(error)) from error
-    if config.engine == "sqlite":
-        folder = os.path.dirname(config.sqlite_path)
+    return settings
+
+
+def _registry(args: argparse.Namespace, upgrade: bool = False, any_layout: bool = False) -> Any:
+    """The registry over the store the arguments name. With `upgrade`, its views are brought to
+    this version's layout and up to the log first (a rebuild when the store is older); else
+    a store whose views are in an older layout is refused, unless `any_layout`."""
+    from registry.bootstrap import bootstrap, require_current
+    from registry.bootstrap import upgrade as upgrade_views
+
+    settings = settings_of(args)
+    if settings.store.engine == "sqlite":
+        folder = os.path.dirname(settings.store.sqlite_path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-    return Registry(config)
+    registry = bootstrap(settings)
+    if upgrade:
+        upgrade_views(registry)
+    elif not any_layout:
+        require_current(registry)
+    return registry
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from commandline.serve import serve
 
-    os.environ["REGISTRY_DATABASE"] = database(args) or ""
-    registry = _registry(args)
-    registry.projection.catch_up()
+    registry = _registry(args, upgrade=True)
     seeded = 0
     if registry.reader.head()["position"] == 0:
         from registry.seed import seed
@@ -60,7 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         print("Admin tokens exist already; make another with: registry token create --name NAME --role admin")
     sys.stdout.flush()
-    serve(args.host, args.port, args.workers, args.threads)
+    settings = registry.settings
+    serve(settings, args.host, args.port, args.workers or settings.workers, args.threads or settings.threads)
     return 0
 
 
@@ -75,7 +88,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     from registry.seed import TIMELINE, seed
 
-    registry = _registry(args)
+    registry = _registry(args, upgrade=True)
     total = sum(1 + len(events) for *_, events in TIMELINE)
     with tqdm(total=total, desc="seed", unit="write", file=sys.stderr, disable=args.quiet) as bar:
         seed(registry, progress=bar.update)
@@ -84,7 +97,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = _registry(args, any_layout=True)
     if args.action == "create":
         print(registry.tokens.create(args.name, args.role))
     elif args.action == "list":
@@ -103,8 +116,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         known_at = parse_instant(args.known_at) if args.known_at else None
     except ValueError as error:
         raise CommandError(f"--as-of/--known-at: {error}") from error
-    registry = _registry(args)
-    registry.projection.catch_up()
+    registry = _registry(args, upgrade=True)
     json.dump(registry.reader.snapshot(as_of, known_at), sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0
@@ -113,7 +125,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    registry = _registry(args)
+    registry = _registry(args, any_layout=True)
     logged, _ = registry.reader.lag()
     with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=args.quiet) as bar:
         version, position = registry.projection.rebuild(progress=bar.update, workers=args.workers)
@@ -122,8 +134,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    position = registry.projection.catch_up()
+    registry = _registry(args, upgrade=True)
+    position = registry.reader.lag()[1]
     if args.once:
         print(f"projected to position {position}")
         return 0
@@ -132,9 +144,9 @@ def cmd_project(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     delivery = None
     if not args.no_webhooks:
-        from registry.feeds.delivery import WebhookDelivery
+        from registry.feeds.delivery import DeliverySettings, WebhookDelivery
 
-        delivery = WebhookDelivery(registry.database, registry.feed).start()
+        delivery = WebhookDelivery(registry.database, registry.feed, DeliverySettings.of(registry.settings)).start()
     print(f"projector at position {position}, following the log every {args.interval}s"
           + ("" if delivery is None else "; delivering webhooks"), file=sys.stderr)
     registry.projection.follow(stop, args.interval)
@@ -165,7 +177,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from registry.audit.transfer import export_lines
 
-    registry = _registry(args)
+    registry = _registry(args, any_layout=True)
     head = registry.reader.head()["position"]
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
@@ -201,7 +213,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             yield from handle
 
     check_file(read())  # a bad file is refused before the store is even opened
-    registry = _registry(args)
+    registry = _registry(args, upgrade=True)
 
     with tqdm(desc="import", unit="event", file=sys.stderr, disable=args.quiet) as bar:
         result = import_lines(registry.store, read, bar.update)
@@ -232,8 +244,8 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="serve the API (seeds an empty store)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("REGISTRY_WORKERS", 2)))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("REGISTRY_THREADS", 64)))
+    serve.add_argument("--workers", type=int, help="worker processes (default: $REGISTRY_WORKERS, 2)")
+    serve.add_argument("--threads", type=int, help="threads per worker (default: $REGISTRY_THREADS, 64)")
     serve.set_defaults(run=cmd_serve)
 
     seed = sub.add_parser("seed", parents=[common], help="load the seed timeline (idempotent)")

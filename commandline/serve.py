@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from commandline import server_hooks
+from registry.settings import Settings
+
 
 class RegistryServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    """Gunicorn, loading the app in each worker (after fork) from the settings it was given."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
         self.options = options
         super().__init__()
 
@@ -21,15 +26,24 @@ class RegistryServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from api import create_app
 
-        return create_app()
+        return create_app(settings=self.settings)
 
 
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    # An event stream holds one thread of its worker for its life: streams get at most
-    # `max_streams(threads)` of them, so the other requests always find a free thread.
-    os.environ.setdefault("REGISTRY_MAX_STREAMS", str(max_streams(threads)))
-    os.environ.setdefault("REGISTRY_DELIVER_WEBHOOKS", "on")  # a delivery thread per worker; leases keep order
-    RegistryServer({
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    settings = settings.replace(
+        # An event stream holds one thread of its worker for its life: streams get at most
+        # `max_streams(threads)` of them, so the other requests always find a free thread.
+        max_streams=settings.max_streams or max_streams(threads),
+        # A delivery thread per worker; leases keep each subscription's order.
+        deliver_webhooks="on" if settings.deliver_webhooks == "auto" else settings.deliver_webhooks,
+    )
+    with server_hooks.metrics_directory():
+        _run(settings, host, port, workers, threads)
+
+
+def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    RegistryServer(settings, {
+        **server_hooks.HOOKS,  # shared metrics, orderly worker exit (commandline/server_hooks.py)
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -53,6 +67,7 @@ def _end_feeds_on_term(worker: Any) -> None:
     graceful = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
+        server_hooks.stop_keeping_alive(worker)
         feeds.stop(worker.wsgi)
         if callable(graceful):
             graceful(signum, frame)

@@ -4,6 +4,7 @@ from events import agreements, meetings, organisations, standing  # noqa: F401  
 from events.catalogue import (
     CATALOGUE,
     META_TYPES,
+    BatchInput,
     CorrectionInput,
     EnvelopeInput,
     EventData,
@@ -22,6 +23,7 @@ from events.valid_time import InvalidValidTime, ValidTime, parse_day, parse_inst
 __all__ = [
     "CATALOGUE",
     "META_TYPES",
+    "BatchInput",
     "CorrectionInput",
     "EnvelopeInput",
     "EventData",

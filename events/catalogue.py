@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from events.parties import Party
 from events.text import NOT_BLANK
@@ -58,6 +58,7 @@ class Ref(fields.String):
     def __init__(self, *kinds: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kinds = kinds
+        self.metadata = {"description": f"the id of a registered {' or '.join(kinds)}", **self.metadata}
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,11 @@ CATALOGUE = Catalogue()
 class ValidField(fields.String):
     """An EDTF valid time; deserialises to its normalised text."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata = {"description": "EDTF (levels 0 and 1), e.g. 2006, 2011-05, 2018-04-04/2018-04-05, 2020-07/..",
+                         "example": "2019-10", **self.metadata}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         try:
             return ValidTime.parse(value).text
@@ -194,6 +200,45 @@ class RetractionInput(Schema):
     reason = fields.String(required=True, validate=NOT_BLANK)
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     note = fields.String(load_default=None, allow_none=True)
+
+
+BATCH_LIMIT = 1000
+BATCH_FIELDS = {"register": ("collection",), "append": ("collection", "id"), "correct": ("event",),
+                "retract": ("event",)}
+
+
+class BatchWrite(Schema):
+    """One write of a batch: `body` is what the single call would take."""
+
+    class Meta:
+        unknown = RAISE
+
+    op = fields.String(required=True, validate=validate.OneOf(sorted(BATCH_FIELDS)))
+    collection = fields.String(metadata={"description": "register, append: the collection"})
+    id = fields.String(metadata={"description": "append: the record's id"})
+    event = fields.String(metadata={"description": "correct, retract: the target event's id"})
+    body = fields.Dict(required=True)
+    if_match = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**62),
+                              metadata={"description": "append: the record's version, as If-Match"})
+
+    @validates_schema
+    def fields_of_op(self, data: Mapping[str, Any], **_: Any) -> None:
+        needed = BATCH_FIELDS.get(data.get("op", ""), ())
+        missing = {name: ["required by this op"] for name in needed if name not in data}
+        extra = {name: ["not taken by this op"] for name in ("collection", "id", "event", "if_match")
+                 if name in data and name not in needed and not (name == "if_match" and data["op"] == "append")}
+        if missing or extra:
+            raise ValidationError({**missing, **extra})
+
+
+class BatchInput(Schema):
+    """`POST /v1/batch`: writes stored all together, in order, or not at all."""
+
+    class Meta:
+        unknown = RAISE
+
+    writes = fields.List(fields.Nested(BatchWrite), required=True,
+                         validate=validate.Length(min=1, max=BATCH_LIMIT))
 
 
 def references(schema: type[EventData], data: Mapping[str, Any]) -> Iterator[tuple[str, str, tuple[str, ...]]]:

@@ -35,6 +35,11 @@ def normalise_party(value: object) -> str:
 class Party(fields.String):
     """A marshmallow field for one party; organisation ids are checked by the registry."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata = {"description": "an ISO 3166-1 alpha-2 code (UK, EL accepted) or an organisation id",
+                         **self.metadata}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         try:
             return normalise_party(value)

@@ -7,6 +7,7 @@ transaction, then brings the views up to that position (read your writes).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -14,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -23,6 +25,7 @@ from marshmallow import ValidationError
 
 from events import (
     CATALOGUE,
+    BatchInput,
     CorrectionInput,
     EnvelopeInput,
     RetractionInput,
@@ -35,12 +38,13 @@ from events.ids import RECORD_ID_PATTERN, is_record_id
 from events.temporal import read_log
 from events.text import text_problems
 from registry.audit.verify import Auditor
-from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, StoreBusy
+from registry.errors import Conflict, Invalid, NotFound, PreconditionFailed, RegistryError, StoreBusy
 from registry.feeds.follower import LogFollower
 from registry.feeds.webhooks import Webhooks
 from registry.log.chain import canonical
-from registry.log.store import Record, RegistryStore, record_uuid, setup_lock
-from registry.settings import StoreConfig
+from registry.log.store import Record, RegistryStore, record_uuid
+from registry.log.writer import Commit, Committed, IdempotencyRecord, LogEntry, LogWriter
+from registry.settings import Settings
 from registry.tokens import Tokens
 from registry.views.projection import ViewProjection
 from registry.views.reader import Reader
@@ -51,30 +55,37 @@ STRIPES = 64  # in-process locks: threads appending to one record queue instead 
 
 
 class Registry:
-    """The application service: the store, its projection, reads and tokens."""
+    """The application service: the store and its log writer, the views, reads, feeds and tokens.
 
-    def __init__(self, config: StoreConfig | None = None) -> None:
-        self.config = config or StoreConfig.from_url()
-        with setup_lock(self.config):  # creating tables: one process at a time
-            self.store = RegistryStore(self.config)
-            self.database = self.store.database
-            self.projection = ViewProjection(self.database)
-            self.webhooks = Webhooks(self.database)
+    Made by `registry.bootstrap.bootstrap()`; constructing one does no work on the store
+    beyond opening it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config = settings.store
+        self.store = RegistryStore(self.config)
+        self.database = self.store.database
+        self.projection = ViewProjection(self.database)
+        self.webhooks = Webhooks(self.database, allow_private=settings.webhook_allow_private)
         self.reader = Reader(self.database, self.projection)
         self.tokens = Tokens(self.database)
         self.auditor = Auditor(self.store, self.projection)
-        self._record_locks = [threading.Lock() for _ in range(STRIPES)]
-        # SQLite runs one writer at a time anyway: the views are written in the event's own
+        self.views_current = True  # False: the views are in an older layout (see registry.bootstrap.upgrade)
+        # SQLite runs one writer at a time anyway: the views are written in the events' own
         # transaction. PostgreSQL keeps its event-table lock short and projects right after.
-        self._project_inline = self.projection.project_inline if self.config.engine == "sqlite" else None
-        # Feeds: this process's follower of the log (started on first use) and the webhook subscriptions.
-        self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None))
+        inline = self.projection.project_inline if self.config.engine == "sqlite" else None
+        self.writer = LogWriter(self.store, apply_views=inline, catch_up_views=self.projection.catch_up)
+        self._record_locks = [threading.Lock() for _ in range(STRIPES)]
+        # Feeds: this process's follower of the log (started on first use).
+        self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None),
+                                poll=settings.feed_poll, wait=settings.feed_wait)
 
     def close(self) -> None:
         self.feed.close()  # its thread reads the store: stop it first
         self.store.close()
 
-    # Commands
+    # Commands: validate, then one commit
 
     def register(self, collection: str, body: Mapping[str, Any], actor: str,
                  idempotency_key: str | None = None) -> dict[str, Any]:
@@ -84,6 +95,106 @@ class Registry:
         key = self._idempotency(actor, idempotency_key, ["register", collection, body])
         if key and key.get("replay"):
             return self._registered_view(key["replay"]["record"])
+        write = self._registration(kind, body, actor, Staged())
+        try:
+            self._save(write, key)
+        except IntegrityError as error:
+            replay = self._replayed(actor, key)
+            if replay:
+                return self._registered_view(replay["record"])
+            raise Conflict(f"a record with id {write.record.record_id!r} exists") from error
+        return self._registered_view(write.record.record_id)
+
+    def append(self, collection: str, record_id: str, body: Mapping[str, Any], actor: str,
+               if_match: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Append a world event; returns its envelope. Raises NotFound, Invalid, PreconditionFailed."""
+        kind = self._kind(collection)
+        body = _object(body)
+        staged = Staged()
+        self._require_record(record_id, kind, staged)
+        key = self._idempotency(actor, idempotency_key, ["append", record_id, body])
+        if key and key.get("replay"):
+            return self.reader.event(key["replay"]["event_id"])
+        return self._command(record_id, self._world_event(kind, record_id, body, actor, staged), if_match, key)
+
+    def correct(self, event_id: str, body: Mapping[str, Any], actor: str,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        """Correct an event's fields or valid time; returns the `corrected` envelope."""
+        body = _object(body)
+        key = self._idempotency(actor, idempotency_key, ["correct", event_id, body])
+        if key and key.get("replay"):
+            return self.reader.event(key["replay"]["event_id"])
+        record_id, emit = self._correction(event_id, body, actor, Staged())
+        return self._command(record_id, emit, None, key)
+
+    def retract(self, event_id: str, body: Mapping[str, Any], actor: str,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        """Retract an event from the registry's knowledge; returns the `retracted` envelope."""
+        body = _object(body)
+        key = self._idempotency(actor, idempotency_key, ["retract", event_id, body])
+        if key and key.get("replay"):
+            return self.reader.event(key["replay"]["event_id"])
+        record_id, emit = self._retraction(event_id, body, actor)
+        return self._command(record_id, emit, None, key)
+
+    def batch(self, body: Any, actor: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Every write of the batch, in order, in one transaction at consecutive positions, or none.
+
+        Returns `{items}`: each write's result as the single call gives it. A write that
+        fails raises what the single call would raise, its errors under `writes` keyed by
+        its index; nothing is written then.
+        """
+        body = _object(body)
+        errors: dict[str, Any] = {}
+        given = _load(BatchInput, body, errors)
+        if errors:
+            raise Invalid("the batch cannot be written as given", errors)
+        key = self._idempotency(actor, idempotency_key, ["batch", body])
+        if key and key.get("replay"):
+            return {"items": [self._result(outcome) for outcome in key["replay"]["items"]]}
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+            staged = Staged()
+            writes = [self._batch_write(index, write, actor, staged) for index, write in enumerate(given["writes"])]
+            outcome = {"items": [write.outcome for write in writes]}
+            records = list({id(write.record): write.record for write in writes}.values())
+            try:
+                committed = self._commit(Commit(records, [write.entry for write in writes], _remembered(key, outcome)))
+            except IntegrityError:
+                replay = self._replayed(actor, key)
+                if replay:
+                    return {"items": [self._result(item) for item in replay["items"]]}
+                conditional = next((i for i, w in enumerate(given["writes"]) if "if_match" in w), None)
+                if conditional is not None:
+                    raise _in_batch(PreconditionFailed("the record changed since that version"), conditional) from None
+                continue
+            return {"items": [self._result(write.outcome, envelope)
+                              for write, envelope in zip(writes, committed.envelopes, strict=True)]}
+        raise Conflict("the batch's records kept changing while it was written; try again")
+
+    # Steps shared by the commands
+
+    def _kind(self, collection: str) -> str:
+        kind = CATALOGUE.by_collection(collection)
+        if kind is None:
+            raise NotFound(f"no collection {collection!r}")
+        return kind.name
+
+    def _record_kind(self, record_id: str, staged: Staged) -> str | None:
+        record = staged.records.get(record_id)
+        if record is not None:
+            return record.kind
+        if record_id not in staged.kinds:
+            staged.kinds[record_id] = self.reader.record_kind(record_id)
+        return staged.kinds[record_id]
+
+    def _require_record(self, record_id: str, kind: str, staged: Staged) -> None:
+        if self._record_kind(record_id, staged) != kind:
+            raise NotFound(f"no {kind} {record_id!r}")
+
+    def _registration(self, kind: str, body: Mapping[str, Any], actor: str, staged: Staged) -> Write:
+        """A checked registration. Raises Invalid, Conflict."""
         record_id = str(body.get("id"))
         errors: dict[str, Any] = {}
         if not is_record_id(body.get("id")):
@@ -93,39 +204,18 @@ class Registry:
         common = _load(EnvelopeInput, {k: body[k] for k in COMMON if k in body}, errors,
                        partial=("type", "valid"))
         if data is not None:
-            self._check_references(CATALOGUE.kinds[kind].registered, data, errors, record_id)
+            self._check_references(CATALOGUE.kinds[kind].registered, data, errors, record_id, staged)
         if errors:
             raise Invalid(f"the {kind} cannot be registered as given", errors)
-        if self.reader.record_kind(record_id) is not None:
+        if self._record_kind(record_id, staged) is not None:
             raise Conflict(f"a record with id {record_id!r} exists")
-        aggregate = Record.register(kind, record_id, data, common["sources"], common["note"], actor)
-        entry = _entry(aggregate, aggregate.pending_events[0], kind, record_id)
-        outcome = {"record": record_id}
-        try:
-            self._save(aggregate, entry, key, outcome)
-        except IntegrityError as error:
-            replay = self._replayed(actor, key)
-            if replay:
-                return self._registered_view(replay["record"])
-            raise Conflict(f"a record with id {record_id!r} exists") from error
-        return self._registered_view(record_id)
+        record = Record.register(kind, record_id, data, common["sources"], common["note"], actor)
+        staged.records[record_id] = record
+        return Write(record, _entry(record.pending_events[0], kind, record_id), {"record": record_id})
 
-    def _registered_view(self, record_id: str) -> dict[str, Any]:
-        """The record as the registry knew it when it was registered: the same answer on every retry."""
-        registered = self.reader.events(0, 1, record=record_id)["items"][0]
-        known_at = parse_instant(registered["recorded_at"])
-        return self.reader.view(record_id, known_at.date(), known_at)
-
-    def append(self, collection: str, record_id: str, body: Mapping[str, Any], actor: str,
-               if_match: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
-        """Append a world event; returns its envelope. Raises NotFound, Invalid, PreconditionFailed."""
-        kind = self._kind(collection)
-        body = _object(body)
-        if self.reader.record_kind(record_id) != kind:
-            raise NotFound(f"no {kind} {record_id!r}")
-        key = self._idempotency(actor, idempotency_key, ["append", record_id, body])
-        if key and key.get("replay"):
-            return self.reader.event(key["replay"]["event_id"])
+    def _world_event(self, kind: str, record_id: str, body: Mapping[str, Any], actor: str,
+                     staged: Staged) -> Emit:
+        """The checked world event, as a function that emits it on the record. Raises Invalid."""
         errors: dict[str, Any] = {}
         common = _load(EnvelopeInput, {k: body[k] for k in ("type", "valid", *COMMON) if k in body}, errors)
         fields = {k: v for k, v in body.items() if k not in ("type", "valid", *COMMON)}
@@ -138,42 +228,32 @@ class Registry:
                 errors["type"] = [str(error)]
             else:
                 data = _load(schema, fields, errors) or {}
-                self._check_references(schema, data, errors, record_id)
+                self._check_references(schema, data, errors, record_id, staged)
         if errors:
             raise Invalid(f"the event cannot be appended to {record_id!r} as given", errors)
 
-        def emit(aggregate: Record) -> Any:
-            return aggregate.record(str(type_name), common["valid"], data, common["sources"], common["note"], actor)
+        def emit(record: Record) -> Any:
+            return record.record(str(type_name), common["valid"], data, common["sources"], common["note"], actor)
 
-        return self._command(record_id, emit, if_match, key)
+        return emit
 
-    def correct(self, event_id: str, body: Mapping[str, Any], actor: str,
-                idempotency_key: str | None = None) -> dict[str, Any]:
-        """Correct an event's fields or valid time; returns the `corrected` envelope."""
-        body = _object(body)
-        key = self._idempotency(actor, idempotency_key, ["correct", event_id, body])
-        if key and key.get("replay"):
-            return self.reader.event(key["replay"]["event_id"])
+    def _correction(self, event_id: str, body: Mapping[str, Any], actor: str, staged: Staged) -> tuple[str, Emit]:
+        """(the target's record, the checked `corrected` event). Raises NotFound, Invalid."""
         target = self._target(event_id)
         errors: dict[str, Any] = {}
         given = _load(CorrectionInput, body, errors)
-        changes = self._check_changes(target, given["changes"], errors) if given is not None else {}
+        changes = self._check_changes(target, given["changes"], errors, staged) if given is not None else {}
         if errors:
             raise Invalid("the correction cannot be recorded as given", errors)
         data = {"target": event_id, "changes": changes, "reason": given["reason"]}
 
-        def emit(aggregate: Record) -> Any:
-            return aggregate.record("corrected", None, data, given["sources"], given["note"], actor)
+        def emit(record: Record) -> Any:
+            return record.record("corrected", None, data, given["sources"], given["note"], actor)
 
-        return self._command(target["record"], emit, None, key)
+        return target["record"], emit
 
-    def retract(self, event_id: str, body: Mapping[str, Any], actor: str,
-                idempotency_key: str | None = None) -> dict[str, Any]:
-        """Retract an event from the registry's knowledge; returns the `retracted` envelope."""
-        body = _object(body)
-        key = self._idempotency(actor, idempotency_key, ["retract", event_id, body])
-        if key and key.get("replay"):
-            return self.reader.event(key["replay"]["event_id"])
+    def _retraction(self, event_id: str, body: Mapping[str, Any], actor: str) -> tuple[str, Emit]:
+        """(the target's record, the checked `retracted` event). Raises NotFound, Invalid."""
         target = self._target(event_id)
         errors: dict[str, Any] = {}
         given = _load(RetractionInput, body, errors)
@@ -183,64 +263,84 @@ class Registry:
             raise Invalid("the retraction cannot be recorded as given", errors)
         data = {"target": event_id, "reason": given["reason"]}
 
-        def emit(aggregate: Record) -> Any:
-            return aggregate.record("retracted", None, data, given["sources"], given["note"], actor)
+        def emit(record: Record) -> Any:
+            return record.record("retracted", None, data, given["sources"], given["note"], actor)
 
-        return self._command(target["record"], emit, None, key)
+        return target["record"], emit
 
-    # Steps shared by the commands
+    def _batch_write(self, index: int, write: Mapping[str, Any], actor: str, staged: Staged) -> Write:
+        """One checked write of a batch, staged so that later writes see it."""
+        try:
+            body = write["body"]  # its text was checked with the whole batch's
+            if write["op"] == "register":
+                return self._registration(self._kind(write["collection"]), body, actor, staged)
+            if write["op"] == "append":
+                kind = self._kind(write["collection"])
+                self._require_record(write["id"], kind, staged)
+                emit = self._world_event(kind, write["id"], body, actor, staged)
+                return self._emitted(write["id"], emit, write.get("if_match"), staged)
+            record_id, emit = (self._correction(write["event"], body, actor, staged) if write["op"] == "correct"
+                               else self._retraction(write["event"], body, actor))
+            return self._emitted(record_id, emit, None, staged)
+        except RegistryError as error:
+            raise _in_batch(error, index) from None
 
-    def _kind(self, collection: str) -> str:
-        kind = CATALOGUE.by_collection(collection)
-        if kind is None:
-            raise NotFound(f"no collection {collection!r}")
-        return kind.name
-
-    def _command(self, record_id: str, emit: Callable[[Record], Any], if_match: int | None,
-                 key: dict[str, Any] | None) -> dict[str, Any]:
-        with self._record_locks[zlib.crc32(record_id.encode()) % STRIPES]:
-            return self._attempt(record_id, emit, if_match, key)
-
-    def _attempt(self, record_id: str, emit: Callable[[Record], Any], if_match: int | None,
-                 key: dict[str, Any] | None) -> dict[str, Any]:
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+    def _emitted(self, record_id: str, emit: Emit, if_match: int | None, staged: Staged) -> Write:
+        """The event `emit` makes on the record as it stands (in the store, or staged). Raises
+        NotFound, PreconditionFailed."""
+        record = staged.records.get(record_id)
+        if record is None:
             try:
-                aggregate: Record = self.store.repository.get(record_uuid(record_id))
+                record = self.store.repository.get(record_uuid(record_id))
             except AggregateNotFoundError:
                 raise NotFound(f"no record {record_id!r}") from None
-            if if_match is not None and aggregate.version != if_match:
-                raise PreconditionFailed(
-                    f"{record_id!r} is at version {aggregate.version}, not {if_match}")
-            event = emit(aggregate)
-            entry = _entry(aggregate, event, aggregate.kind, record_id)
-            try:
-                return self._save(aggregate, entry, key, {"event_id": event.event_id})
-            except IntegrityError:
-                replay = self._replayed(key["actor"], key) if key else None
-                if replay:
-                    return self.reader.event(replay["event_id"])
-                if if_match is not None:
-                    raise PreconditionFailed(f"{record_id!r} changed since version {if_match}") from None
+            staged.records[record_id] = record
+        if if_match is not None and record.version != if_match:
+            raise PreconditionFailed(f"{record_id!r} is at version {record.version}, not {if_match}")
+        event = emit(record)
+        return Write(record, _entry(event, record.kind, record_id), {"event_id": event.event_id})
+
+    def _command(self, record_id: str, emit: Emit, if_match: int | None,
+                 key: dict[str, Any] | None) -> dict[str, Any]:
+        """Emit on the record and commit; again on a fresh copy while another process moves it on."""
+        with self._record_locks[zlib.crc32(record_id.encode()) % STRIPES]:
+            for attempt in range(ATTEMPTS):
+                if attempt:
+                    time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                write = self._emitted(record_id, emit, if_match, Staged())
+                try:
+                    return self._save(write, key)
+                except IntegrityError:
+                    replay = self._replayed(key["actor"], key) if key else None
+                    if replay:
+                        return self.reader.event(replay["event_id"])
+                    if if_match is not None:
+                        raise PreconditionFailed(f"{record_id!r} changed since version {if_match}") from None
         raise Conflict(f"{record_id!r} kept changing while appending; try again")
 
-    def _save(self, aggregate: Record, entry: dict[str, Any], key: dict[str, Any] | None,
-              outcome: dict[str, Any]) -> dict[str, Any]:
-        stored: list[dict[str, Any]] = []
-        idempotency = None
-        if key:
-            idempotency = {k: key[k] for k in ("key", "actor", "fingerprint")}
-            idempotency["outcome"] = json.dumps(outcome)
-        projected: list[bool] = []
+    def _save(self, write: Write, key: dict[str, Any] | None) -> dict[str, Any]:
+        """Commit one write with its idempotency key; returns the logged envelope."""
+        return self._commit(Commit([write.record], [write.entry], _remembered(key, write.outcome))).envelopes[0]
+
+    def _commit(self, commit: Commit) -> Committed:
+        """The one write: events, log entries and hashes, the idempotency key and (SQLite) the
+        views in one transaction, shared with concurrent commits; then (PostgreSQL) the views."""
         try:
-            self.store.save(aggregate, log_entries=[entry], stored=stored, idempotency=idempotency,
-                            project=self._project_inline, projected=projected)
+            return self.writer.commit(commit)
         except OperationalError as error:
             raise StoreBusy(f"the store is busy: {error}") from error
-        if projected != [True]:
-            self.projection.catch_up()  # not projected with the event: bring the views up to it
-        return stored[0]
+
+    def _result(self, outcome: Mapping[str, Any], envelope: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the single call answers: a registration's view, or an event's envelope."""
+        if "record" in outcome:
+            return self._registered_view(outcome["record"])
+        return dict(envelope) if envelope is not None else self.reader.event(outcome["event_id"])
+
+    def _registered_view(self, record_id: str) -> dict[str, Any]:
+        """The record as the registry knew it when it was registered: the same answer on every retry."""
+        registered = self.reader.events(0, 1, record=record_id)["items"][0]
+        known_at = parse_instant(registered["recorded_at"])
+        return self.reader.view(record_id, known_at.date(), known_at)
 
     def _idempotency(self, actor: str, key: str | None, request: Any) -> dict[str, Any] | None:
         if key is None:
@@ -269,12 +369,13 @@ class Registry:
                           {"Idempotency-Key": ["reused with a different body"]})
         return json.loads(found[1])
 
-    def _check_references(self, schema: Any, data: Mapping[str, Any], errors: dict[str, Any], own_id: str) -> None:
+    def _check_references(self, schema: Any, data: Mapping[str, Any], errors: dict[str, Any], own_id: str,
+                          staged: Staged) -> None:
         for field, record_id, kinds in references(schema, data):
             if record_id == own_id:
                 errors.setdefault(field, []).append("a record cannot refer to itself")
                 continue
-            kind = self.reader.record_kind(record_id)
+            kind = self._record_kind(record_id, staged)
             if kind not in kinds:
                 wanted = " or ".join(kinds)
                 errors.setdefault(field, []).append(f"{record_id!r} is not a registered {wanted}")
@@ -289,7 +390,7 @@ class Registry:
         return target
 
     def _check_changes(self, target: Mapping[str, Any], changes: Mapping[str, Any],
-                       errors: dict[str, Any]) -> dict[str, Any]:
+                       errors: dict[str, Any], staged: Staged) -> dict[str, Any]:
         """The changes as validated (normalised) values; problems go into `errors`."""
         knowledge = read_log(self.reader.record_envelopes(target["record"]))
         if target["type"] == "registered":
@@ -313,7 +414,7 @@ class Registry:
         if nested:
             errors.setdefault("changes", {}).update(nested)
         else:
-            self._check_references(schema, loaded, errors, target["record"])
+            self._check_references(schema, loaded, errors, target["record"], staged)
         normalised = {k: loaded.get(k) for k in changes if k not in ("valid", "id")}
         if valid is not None:
             normalised["valid"] = valid
@@ -342,7 +443,7 @@ def _load(schema: Any, data: Mapping[str, Any], errors: dict[str, Any], partial:
         return None
 
 
-def _entry(aggregate: Record, event: Any, kind: str, record_id: str) -> dict[str, Any]:
+def _entry(event: Any, kind: str, record_id: str) -> LogEntry:
     """The log entry of an event, before the log gives it a position, time and hash."""
     valid = getattr(event, "valid", None)
     bounds = ValidTime.parse(valid).bounds() if valid else {"valid_lower": None, "valid_upper": None}
@@ -353,9 +454,44 @@ def _entry(aggregate: Record, event: Any, kind: str, record_id: str) -> dict[str
         "version": event.originator_version,
         "type": getattr(event, "type", "registered"),
         "valid": valid,
-        **bounds,
+        "valid_lower": bounds["valid_lower"],
+        "valid_upper": bounds["valid_upper"],
         "data": event.data,
         "sources": event.sources,
         "note": event.note,
         "actor": event.actor,
     }
+
+
+Emit = Callable[[Record], Any]
+
+
+@dataclass
+class Staged:
+    """The records a batch has registered or changed so far, by id: later writes of the batch
+    see them as they will be once it is stored."""
+
+    records: dict[str, Record] = dataclasses.field(default_factory=dict)
+    kinds: dict[str, str | None] = dataclasses.field(default_factory=dict)  # looked up in the store
+
+
+@dataclass(frozen=True)
+class Write:
+    """A checked write: the record with its new event pending, the event's log entry, and what
+    the idempotency key keeps of it."""
+
+    record: Record
+    entry: LogEntry
+    outcome: dict[str, Any]
+
+
+def _remembered(key: Mapping[str, Any] | None, outcome: Mapping[str, Any]) -> IdempotencyRecord | None:
+    if not key:
+        return None
+    return IdempotencyRecord(key["key"], key["actor"], key["fingerprint"], json.dumps(outcome))
+
+
+def _in_batch(error: RegistryError, index: int) -> RegistryError:
+    """The error of a batch's write, as the single call's, its errors keyed by the write's index."""
+    errors = error.errors or {"detail": [error.detail]}
+    return type(error)(f"write {index}: {error.detail}", {"writes": {str(index): errors}})

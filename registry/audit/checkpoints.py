@@ -41,13 +41,16 @@ def log_origin() -> str:
     return origin
 
 
-def load_signing_key(path: str) -> Ed25519PrivateKey:
-    """The key in `path`, made there first (mode 0600) if there is no such file.
+def load_signing_key(path: str, make_folder: bool = False) -> Ed25519PrivateKey:
+    """The key in `path`, made there first (mode 0600) if there is no such file; its folder
+    too with `make_folder` (the default `var/`), else a missing folder is an error.
 
     Processes starting at once end up with one key: each writes a candidate beside the
     file and links it into place, which only the first can do. Raises SigningKeyError.
     """
     folder = os.path.dirname(path) or "."
+    if make_folder:
+        os.makedirs(folder, exist_ok=True)
     if not os.path.isdir(folder):
         raise SigningKeyError(f"signing key {path}: the directory {folder} does not exist")
     if not os.path.exists(path):
@@ -95,7 +98,7 @@ class Signer:
     @classmethod
     def from_environment(cls) -> Signer:
         """Raises SigningKeyError."""
-        return cls(log_origin(), load_signing_key(signing_key_path()))
+        return cls(log_origin(), load_signing_key(signing_key_path(), not os.environ.get("REGISTRY_SIGNING_KEY")))
 
     @property
     def verifier(self) -> Verifier:

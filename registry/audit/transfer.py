@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -23,25 +23,14 @@ from events import CATALOGUE, META_TYPES, ValidTime
 from events.ids import is_event_id
 from events.text import text_problems
 from registry.errors import Conflict, Invalid
+from registry.log import reader as log
 from registry.log.chain import GENESIS, ChainBroken, VersionSkipped, envelope_hash
+from registry.log.cloudevents import cloud_event
 from registry.log.database import Database
 from registry.log.store import Record, RegistryStore, record_uuid
+from registry.log.writer import LogWriter
 
 BATCH = 1000
-
-
-def cloud_event(envelope: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """A CloudEvents 1.0 object carrying the envelope: the shape of export lines and webhook bodies."""
-    return {
-        "specversion": "1.0",
-        "id": envelope["id"],
-        "source": source,
-        "type": f"registry.{envelope['kind']}.{envelope['type']}",
-        "subject": envelope["record"],
-        "time": envelope["recorded_at"],
-        "datacontenttype": "application/json",
-        "data": dict(envelope),
-    }
 
 
 def export_lines(database: Database, after: int = 0, source: str = "urn:cooperation-registry",
@@ -49,17 +38,14 @@ def export_lines(database: Database, after: int = 0, source: str = "urn:cooperat
     """NDJSON lines of every event after `after`, read a batch at a time (constant memory)."""
     while True:
         with database.read() as cursor:
-            rows = cursor.execute(
-                "SELECT position, envelope FROM {event_log} WHERE position > ? ORDER BY position LIMIT ?",
-                (after, BATCH),
-            ).all()
-        if not rows:
+            envelopes = log.read_range(cursor, after, limit=BATCH)
+        if not envelopes:
             return
-        for row in rows:
-            yield json.dumps(cloud_event(json.loads(row[1]), source), ensure_ascii=False) + "\n"
-        after = int(rows[-1][0])
+        for envelope in envelopes:
+            yield json.dumps(cloud_event(envelope, source), ensure_ascii=False) + "\n"
+        after = envelopes[-1]["position"]
         if progress:
-            progress(len(rows))
+            progress(len(envelopes))
 
 
 def read_envelopes(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -164,24 +150,22 @@ def import_lines(store: RegistryStore, read: Callable[[], Iterable[str]],
     first, last, first_prev = check_file(read())
     database = store.database
     with database.read() as cursor:
-        head = cursor.execute("SELECT position, hash FROM {event_log} ORDER BY position DESC LIMIT 1").one()
-        head_position = int(head[0]) if head else 0
+        head_position = log.last_position(cursor)
         if first > head_position + 1:
             raise Conflict(f"the file starts at position {first} but the store's log ends at {head_position}")
-        anchor = cursor.execute("SELECT hash FROM {event_log} WHERE position = ?", (first - 1,)).scalar()
-        if first > 1 and anchor != first_prev:
+        anchor = log.entry(cursor, first - 1) if first > 1 else None
+        if first > 1 and (anchor is None or anchor["hash"] != first_prev):
             raise Conflict(f"the file's position {first} does not continue the store's position {first - 1}")
     for _, envelope in read_envelopes(read()):
         if envelope["position"] > head_position:
             break
         with database.read() as cursor:
-            stored = cursor.execute(
-                "SELECT event_id, hash FROM {event_log} WHERE position = ?", (envelope["position"],)).one()
-        if stored is None or (stored[0], stored[1]) != (envelope["id"], envelope["hash"]):
+            stored = log.entry(cursor, envelope["position"])
+        if stored is None or (stored["event_id"], stored["hash"]) != (envelope["id"], envelope["hash"]):
             raise Conflict(f"the store's log conflicts with the file at position {envelope['position']}")
     written = 0
     try:
-        with store.bulk_import() as write:  # one transaction: all of the file's new events, or none
+        with LogWriter(store).importing() as write:  # one transaction: all of the file's new events, or none
             batch: list[dict[str, Any]] = []
             for _, envelope in read_envelopes(read()):
                 if envelope["position"] <= head_position:

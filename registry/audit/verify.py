@@ -21,7 +21,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from registry.errors import BadQuery, StoreBusy
-from registry.log.chain import GENESIS, envelope_hash, log_head
+from registry.log import reader as log
+from registry.log.chain import GENESIS, envelope_hash
 from registry.log.database import Cursor
 from registry.log.store import RegistryStore, record_uuid
 from registry.views.rows import ALIVE
@@ -88,7 +89,7 @@ class Auditor:
             previous = self._row(start - 1)
             if previous is None:
                 raise Bad(start - 1, f"position {start - 1} is missing")
-            prev_hash, recorded_at = previous[1], previous[2]
+            prev_hash, recorded_at = previous["hash"], previous["recorded_at"]
         library = self._library_rows(start)
         expected, checked = start, 0
         for batch in self._batches(start, last):
@@ -172,24 +173,17 @@ class Auditor:
 
     def _head(self) -> dict[str, Any]:
         with self.database.read() as cursor:
-            return log_head(cursor)
+            return log.head(cursor)
 
     def _row(self, position: int) -> Any:
         with self.database.read() as cursor:
-            return cursor.execute(
-                "SELECT position, hash, recorded_at FROM {event_log} WHERE position = ?", (position,)).one()
+            return log.entry(cursor, position)
 
     def _batches(self, start: int, last: int) -> Iterator[list[Any]]:
         after = start - 1
         while after < last:
             with self.database.read() as cursor:
-                rows = cursor.execute(
-                    "SELECT e.position, e.event_id, e.record, e.kind, e.type, e.version, e.target, e.recorded_at,"
-                    " e.hash, e.envelope, p.position AS previous FROM {event_log} e"
-                    " LEFT JOIN {event_log} p ON p.record = e.record AND p.version = e.version - 1"
-                    " WHERE e.position > ? AND e.position <= ? ORDER BY e.position LIMIT ?",
-                    (after, last, BATCH),
-                ).all()
+                rows = log.rows_in_range(cursor, after, last, BATCH)
             if not rows:
                 return
             yield rows
@@ -202,11 +196,11 @@ class Auditor:
         key = 0
         if start > 1:
             with self.database.read() as cursor:
-                row = cursor.execute("SELECT record, version FROM {event_log} WHERE position = ?", (start,)).one()
+                row = log.entry(cursor, start)
                 if row is not None:
                     found = cursor.execute(
                         f"SELECT {order} FROM {table} WHERE originator_id = ? AND originator_version = ?",
-                        (self._originator(row[0]), row[1])).scalar()
+                        (self._originator(row["record"]), row["version"])).scalar()
                     key = int(found) - 1 if found is not None else 0
         while True:
             with self.database.read() as cursor:
@@ -274,6 +268,9 @@ class Auditor:
             tables.append(("m.series, m.meeting, r.registered_position",
                            "{series_members} m JOIN {records} r ON r.id = m.meeting", "1 = 1", (), (), 2, 2,
                            "the stored meetings of series {0!r} differ from a replay of the log"))
+            tables.append(("f.kind, f.facet, f.value, f.record, r.registered_position",
+                           "{record_facets} f JOIN {records} r ON r.id = f.record", "1 = 1", (), (), 4, 4,
+                           "the stored list filters of kind {0!r} differ from a replay of the log"))
         for columns, table, where, select_params, where_params, key, at, reason in tables:
             mine_rows = _paged(stored, columns, table, where, select_params, where_params, key)
             their_rows = _paged(replayed, columns, table, where, select_params, where_params, key)

@@ -23,8 +23,8 @@ from lxml import etree
 
 from events import CATALOGUE
 from registry.errors import NotFound
-from registry.feeds.follower import EventFilter, last_position, read_events
 from registry.log.database import Database
+from registry.log.reader import EventFilter, last_position, read_committed
 
 HISTORY = "http://purl.org/syndication/history/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -66,12 +66,12 @@ def feed_document(database: Database, base_url: str, page: int | None, page_size
         head = last_position(cursor)
         open_page = head // page_size + 1
         if page is None:
-            items, _ = read_events(cursor, max(0, head - page_size), head, EventFilter(), page_size)
+            items, _ = read_committed(cursor, max(0, head - page_size), head, EventFilter(), page_size)
         elif page > open_page:
             raise NotFound(f"page {page} does not exist yet: the log has {head} events, "
                            f"{page_size} a page, so the newest page is {open_page}")
         else:
-            items, _ = read_events(cursor, (page - 1) * page_size, min(head, page * page_size), EventFilter(),
+            items, _ = read_committed(cursor, (page - 1) * page_size, min(head, page * page_size), EventFilter(),
                                 page_size)
     archive = page is not None and page * page_size <= head
     feed_url = f"{base_url}/v1/feed.atom"

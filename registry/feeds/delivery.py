@@ -28,12 +28,15 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from registry.audit.transfer import cloud_event
+from registry.clock import format_instant
 from registry.errors import Invalid
-from registry.feeds.follower import LogFollower, last_position, read_events, seconds_from_env
-from registry.feeds.webhooks import Target, check_target, event_filter, private_targets_allowed
-from registry.log.chain import format_instant
+from registry.feeds.follower import LogFollower
+from registry.feeds.targets import Target, check_target
+from registry.feeds.webhooks import event_filter
+from registry.log.cloudevents import cloud_event
 from registry.log.database import Cursor, Database
+from registry.log.reader import last_position, read_committed
+from registry.settings import Settings
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
@@ -52,15 +55,12 @@ class DeliverySettings:
     allow_private: bool = False
 
     @classmethod
-    def from_env(cls) -> DeliverySettings:
+    def of(cls, settings: Settings) -> DeliverySettings:
         return cls(
-            timeout=seconds_from_env("REGISTRY_WEBHOOK_TIMEOUT", cls.timeout),
-            backoff=seconds_from_env("REGISTRY_WEBHOOK_BACKOFF", cls.backoff),
-            backoff_max=seconds_from_env("REGISTRY_WEBHOOK_BACKOFF_MAX", cls.backoff_max),
-            lease=seconds_from_env("REGISTRY_WEBHOOK_LEASE", cls.lease),
-            workers=int(os.environ.get("REGISTRY_WEBHOOK_WORKERS") or cls.workers),
-            tick=seconds_from_env("REGISTRY_WEBHOOK_TICK", cls.tick),
-            allow_private=private_targets_allowed(),
+            timeout=settings.webhook_timeout, backoff=settings.webhook_backoff,
+            backoff_max=settings.webhook_backoff_max, lease=settings.webhook_lease,
+            workers=settings.webhook_workers, tick=settings.webhook_tick,
+            allow_private=settings.webhook_allow_private,
         )
 
     def delay(self, failures: int) -> float:
@@ -122,7 +122,7 @@ class WebhookDelivery:
                  settings: DeliverySettings | None = None) -> None:
         self.database = database
         self.follower = follower
-        self.settings = settings or DeliverySettings.from_env()
+        self.settings = settings or DeliverySettings()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="webhook")
         self._inflight: set[str] = set()
@@ -215,7 +215,7 @@ class WebhookDelivery:
         started = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - started < self.settings.budget:
             with self.database.read() as cursor:
-                items, read_to = read_events(cursor, position, last_position(cursor), wanted, self.settings.batch)
+                items, read_to = read_committed(cursor, position, last_position(cursor), wanted, self.settings.batch)
             if read_to <= position:
                 return
             for envelope in items:

@@ -16,89 +16,35 @@ It learns about new events from:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from registry.errors import StoreBusy
-from registry.log.database import Cursor, Database
+from registry.log.database import Database, connect
+from registry.log.reader import PAGE, EventFilter, last_position, read_committed, read_range
 from registry.settings import StoreConfig
 
-PAGE = 500
+__all__ = ["EventFilter", "LogFollower", "Subscription", "TooManyStreams", "last_position"]
 log = logging.getLogger(__name__)
-
-
-def seconds_from_env(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
 
 
 class TooManyStreams(StoreBusy):
     title = "Too many streams"
 
 
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events a subscriber wants: any of `types`, any of `kinds`, any of `records` (empty: all)."""
-
-    types: frozenset[str] = field(default_factory=frozenset)
-    kinds: frozenset[str] = field(default_factory=frozenset)
-    records: frozenset[str] = field(default_factory=frozenset)
-
-    @classmethod
-    def of(cls, types: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
-           records: Iterable[str] | None = None) -> EventFilter:
-        return cls(frozenset(types or ()), frozenset(kinds or ()), frozenset(records or ()))
-
-    def matches(self, envelope: Mapping[str, Any]) -> bool:
-        return ((not self.types or envelope["type"] in self.types)
-                and (not self.kinds or envelope["kind"] in self.kinds)
-                and (not self.records or envelope["record"] in self.records))
-
-    def sql(self) -> tuple[str, list[str]]:
-        clauses, params = [], []
-        for column, values in (("type", self.types), ("kind", self.kinds), ("record", self.records)):
-            if values:
-                clauses.append(f" AND {column} IN ({','.join('?' * len(values))})")
-                params.extend(sorted(values))
-        return "".join(clauses), params
-
-
-def read_events(cursor: Cursor, after: int, upto: int, wanted: EventFilter,
-             limit: int = PAGE) -> tuple[list[dict[str, Any]], int]:
-    """Events in (after, upto] that match, at most `limit`; and the position read up to.
-
-    `upto` must be a position known to be committed: positions are gap-free and
-    given in commit order, so every event at or below it is visible.
-    """
-    where, params = wanted.sql()
-    rows = cursor.execute(
-        f"SELECT envelope FROM {{event_log}} WHERE position > ? AND position <= ?{where}"
-        " ORDER BY position LIMIT ?",
-        [after, upto, *params, limit],
-    ).all()
-    items = [json.loads(row[0]) for row in rows]
-    return items, (items[-1]["position"] if len(items) == limit else upto)
-
-
-def last_position(cursor: Cursor) -> int:
-    return int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
-
-
 class LogFollower:
     """Follows the global log in one thread and fans new events out to subscribers in memory."""
 
     def __init__(self, database: Database, config: StoreConfig, channel: str | None = None, *,
-                 buffer: int = 4096) -> None:
+                 buffer: int = 4096, poll: float = 0.02, wait: float = 1.0) -> None:
         self.database = database
         self.config = config
         self.channel = channel
-        self.poll = seconds_from_env("REGISTRY_FEED_POLL", 0.02)  # SQLite: every 20 ms; one poll costs ~20 µs
-        self.wait = seconds_from_env("REGISTRY_FEED_WAIT", 1.0)
+        self.poll = poll  # SQLite: every 20 ms by default; one poll costs ~20 µs
+        self.wait = wait
         self.buffer_size = buffer
         self._cond = threading.Condition()
         self._events: list[dict[str, Any]] = []  # contiguous positions, newest last
@@ -122,15 +68,29 @@ class LogFollower:
             self._thread.start()
         return self
 
-    def close(self) -> None:
-        """Stop following and wait for the thread to let go of the store; subscribers' `next()` returns None."""
+    def close(self, wait: bool = True) -> None:
+        """Stop following and (when `wait`) wait for the thread to let go of the store; `next()` returns None.
+
+        A signal handler must not wait: it may have interrupted a join or a thread start of its own thread.
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self._wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if wait and thread is not None and thread is not threading.current_thread():
+            self._interrupt_listening()
             thread.join(self.wait + 10)
+
+    def _interrupt_listening(self) -> None:
+        """Wake a thread waiting for a notification now, not at the end of its `wait` (other listeners read once)."""
+        if self.config.engine != "postgres" or not self.channel or self._thread is None:
+            return
+        try:
+            with self.database.read() as cursor:
+                cursor.execute("SELECT pg_notify(?, '')", (self.channel,))
+        except Exception:
+            log.debug("could not wake the LISTEN connection", exc_info=True)
 
     @property
     def closed(self) -> bool:
@@ -174,7 +134,7 @@ class LogFollower:
                 chunk = self._events[start:start + limit]
                 return [e for e in chunk if wanted.matches(e)], chunk[-1]["position"]
         with self.database.read() as cursor:  # older than the buffer: a catch-up page from the store
-            return read_events(cursor, after, head, wanted, limit)
+            return read_committed(cursor, after, head, wanted, limit)
 
     def wait_beyond(self, position: int, timeout: float) -> None:
         with self._cond:
@@ -206,27 +166,18 @@ class LogFollower:
             _close_quietly(listener)
 
     def _listen(self) -> Any:
-        import psycopg
         from psycopg import sql
 
-        pg = dict(self.config.pg)
-        conn = psycopg.connect(
-            dbname=pg["POSTGRES_DBNAME"], host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
-            user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"], autocommit=True, connect_timeout=5,
-        )
+        conn = connect(self.config)
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(str(self.channel))))
         return conn
 
     def _read_new(self) -> None:
         while True:
             with self.database.read() as cursor:
-                rows = cursor.execute(
-                    "SELECT envelope FROM {event_log} WHERE position > ? ORDER BY position LIMIT ?",
-                    (self._head, PAGE),
-                ).all()
-            if not rows:
+                events = read_range(cursor, self._head, limit=PAGE)
+            if not events:
                 return
-            events = [json.loads(row[0]) for row in rows]
             with self._cond:
                 if self._events and self._events[-1]["position"] + 1 != events[0]["position"]:
                     self._events = []
@@ -236,7 +187,7 @@ class LogFollower:
                 self._cond.notify_all()
             for callback in self._listeners:
                 callback()
-            if len(rows) < PAGE:
+            if len(events) < PAGE:
                 return
 
 

@@ -10,33 +10,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
-import os
 import secrets
-import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from events import CATALOGUE
 from events.ids import RECORD_ID_PATTERN, is_event_id
+from registry.clock import utc_now
 from registry.errors import Invalid, NotFound
-from registry.feeds.follower import EventFilter, last_position
-from registry.log.chain import canonical, utc_now
+from registry.feeds.targets import check_target
+from registry.log.chain import canonical
 from registry.log.database import Database
+from registry.log.reader import EventFilter, last_position
 
 PUBLIC_FIELDS = ("id", "url", "types", "kinds", "records", "status", "position", "failures", "delivered",
                  "last_error", "last_error_at", "last_delivered_at", "next_attempt_at", "created_at",
                  "created_by", "ended_at")
-
-
-def private_targets_allowed() -> bool:
-    return os.environ.get("REGISTRY_WEBHOOK_ALLOW_PRIVATE", "0").lower() in ("1", "on", "true", "yes")
 
 
 class SubscriptionBody(Schema):
@@ -50,58 +43,6 @@ class SubscriptionBody(Schema):
     after = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
-@dataclass(frozen=True)
-class Target:
-    """A checked webhook URL and the addresses its host resolved to."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    path: str
-    addresses: tuple[str, ...]
-
-
-def check_target(url: str, allow_private: bool) -> Target:
-    """Parse and resolve a webhook URL. Raises Invalid for a bad URL or a refused address.
-
-    Loopback, private, link-local and other non-public addresses are refused
-    unless `allow_private` (REGISTRY_WEBHOOK_ALLOW_PRIVATE=1): a subscriber must
-    not make the registry reach into its own network.
-    """
-    def refuse(reason: str) -> Invalid:
-        return Invalid(f"the webhook URL cannot be used: {reason}", {"url": [reason]})
-
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
-        raise refuse(f"not a URL ({error})") from error
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise refuse("must be an absolute http:// or https:// URL")
-    if parts.username or parts.password:
-        raise refuse("must not carry credentials")
-    host = parts.hostname
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
-        raise refuse(f"the host {host!r} cannot be resolved ({error})") from error
-    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in found))
-    if not allow_private:
-        for address in addresses:
-            if not is_public(address):
-                raise refuse(f"{host!r} resolves to {address}, a loopback, private or reserved address")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(url, parts.scheme, host, port, path, addresses)
-
-
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -109,9 +50,9 @@ def new_secret() -> str:
 class Webhooks:
     """The subscriptions table: subscribe, show, list, end."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, allow_private: bool = False) -> None:
         self.database = database
-        self.create_tables()
+        self.allow_private = allow_private  # REGISTRY_WEBHOOK_ALLOW_PRIVATE
 
     def create_tables(self) -> None:
         big = "BIGINT" if self.database.engine == "postgres" else "INTEGER"
@@ -139,7 +80,7 @@ class Webhooks:
             given = SubscriptionBody().load(body)
         except ValidationError as error:
             raise Invalid("the subscription cannot be made as given", error.normalized_messages()) from error
-        allow = private_targets_allowed() if allow_private is None else allow_private
+        allow = self.allow_private if allow_private is None else allow_private
         target = check_target(given["url"], allow)
         wanted = {"types": sorted(set(given.get("types", []))), "kinds": sorted(set(given.get("kinds", []))),
                   "records": sorted(set(given.get("records", [])))}

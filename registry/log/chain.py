@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from registry.clock import utc_now
+from registry.log import reader
 from registry.log.database import Cursor
 from registry.log.merkle import add_leaves
+from registry.log.reader import GENESIS
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "ChainBroken", "VersionSkipped", "append_imported", "append_to_log", "canonical",
+           "envelope_hash"]
 
 
 def canonical(value: Any) -> bytes:
@@ -23,35 +26,15 @@ def envelope_hash(envelope: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in envelope.items() if k != "hash"})).hexdigest()
 
 
-def utc_now() -> str:
-    return format_instant(dt.datetime.now(dt.UTC))
-
-
-def format_instant(value: dt.datetime) -> str:
-    """Fixed-width RFC 3339 in UTC, so text order is time order."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def log_head(cursor: Cursor) -> dict[str, Any]:
-    """`{position, hash, recorded_at}` of the newest event (position 0 and 64 zeros when empty)."""
-    row = cursor.execute(
-        "SELECT position, hash, recorded_at FROM {event_log} ORDER BY position DESC LIMIT 1").one()
-    if row is None:
-        return {"position": 0, "hash": GENESIS, "recorded_at": None}
-    return {"position": int(row[0]), "hash": row[1], "recorded_at": row[2]}
-
-
-def append_to_log(
-    cursor: Cursor,
-    entries: Sequence[dict[str, Any]],
-    idempotency: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """Give entries their positions, `recorded_at` and hashes, and store them.
+def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]],
+                  head: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Give entries their positions, `recorded_at` and hashes, store them, and return the envelopes.
 
     Runs inside the transaction that stores the events, after the store's write
-    lock is held, so positions are gap-free and in commit order.
+    lock is held, so positions are gap-free and in commit order. `head`: the log's
+    newest entry, when the caller has it at hand.
     """
-    head = log_head(cursor)
+    head = head if head is not None else reader.head(cursor)
     position, prev_hash = head["position"], head["hash"]
     recorded_at = max(utc_now(), head["recorded_at"] or "")
     stored = []
@@ -62,12 +45,6 @@ def append_to_log(
         stored.append(envelope)
     _insert(cursor, stored)
     add_leaves(cursor, stored)
-    if idempotency:
-        cursor.execute(
-            "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
-            (idempotency["key"], idempotency["actor"], idempotency["fingerprint"],
-             idempotency["outcome"], recorded_at),
-        )
     return stored
 
 
@@ -88,7 +65,7 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
 
     They must continue the log: the next position, linked to the head's hash.
     """
-    head = log_head(cursor)
+    head = reader.head(cursor)
     position, last_hash = head["position"], head["hash"]
     for envelope in envelopes:
         if envelope["position"] != position + 1 or envelope["prev_hash"] != last_hash:
@@ -106,17 +83,6 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
         raise VersionSkipped(int(skipped[0]), f"version {skipped[2]} of {skipped[1]!r} "
                                               f"does not follow version {skipped[2] - 1}")
     return list(envelopes)
-
-
-def record_in_log(cursor: Cursor, kwargs: Mapping[str, Any]) -> None:
-    """What a recorder adds to the transaction that stores events: their log entries."""
-    if kwargs.get("log_entries"):
-        stored = append_to_log(cursor, kwargs["log_entries"], kwargs.get("idempotency"))
-        kwargs["stored"].extend(stored)
-        if kwargs.get("project"):
-            kwargs["projected"].append(kwargs["project"](cursor, stored))
-    elif kwargs.get("imported"):
-        kwargs["stored"].extend(append_imported(cursor, kwargs["imported"]))
 
 
 def _insert(cursor: Cursor, envelopes: Sequence[Mapping[str, Any]]) -> None:

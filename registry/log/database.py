@@ -1,9 +1,13 @@
-"""One way to run SQL on either engine, sharing the event store's connection pool."""
+"""One way to run SQL on either engine, sharing the event store's connection pool, and the
+one place that opens connections of its own (PostgreSQL: setup lock, schema, LISTEN)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -15,9 +19,11 @@ from registry.settings import StoreConfig
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
-VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members"})
+VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members",
+                       "record_facets"})
+OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
-LAYOUT = 2  # the projection tables' layout; a version of another layout is rebuilt
+LAYOUT = 3  # the projection tables' layout; a version of another layout is rebuilt
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -47,6 +53,7 @@ class Cursor:
         self.raw = raw
         self.database = database
         self.version = version
+        self.projected: int | None = None  # the position the version's views have applied, when read
         if database.engine == "postgres":
             raw.row_factory = _row_factory
 
@@ -86,12 +93,43 @@ class Cursor:
         return None if row is None else row[0]
 
 
+class WriterQueue:
+    """SQLite writers of every process take turns here, on a lock file beside the store.
+
+    SQLite lets a writer that finds the store locked sleep and retry, in steps of up to
+    100 ms: with writers in several processes that is most of their latency. Waiting on
+    an exclusive `flock` instead wakes the next writer as soon as the last one commits
+    (and, meanwhile, lets more of its process's commits join its group).
+    """
+
+    def __init__(self, sqlite_path: str) -> None:
+        self.path = f"{sqlite_path}.writers" if sqlite_path and os.path.sep in os.path.abspath(sqlite_path) \
+            and not sqlite_path.startswith(("file:", ":memory:")) else ""
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self.path:
+            yield
+            return
+        with self._threads:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class Database:
     """SQL for the registry's own tables, beside the event store's, in one database."""
 
     def __init__(self, datastore: Any, config: StoreConfig) -> None:
         self.datastore = datastore
         self.config = config
+        self._writers = WriterQueue(config.sqlite_path if config.engine == "sqlite" else "")
         self.engine = config.engine
         self.schema = config.schema
         self._sql: dict[tuple[str, int | None], str] = {}
@@ -143,7 +181,7 @@ class Database:
         whole, never corrupt them, and the next catch-up redoes them.
         """
         if self.engine == "sqlite":
-            with self.datastore.get_connection(commit=True) as conn:
+            with self._writers.turn(), self.datastore.get_connection(commit=True) as conn:
                 raw_conn = conn._sqlite_conn
                 raw = raw_conn.cursor()
                 raw.execute("PRAGMA secure_delete = OFF")  # views are rebuildable: freed pages need no zeroing
@@ -236,6 +274,10 @@ class Database:
             f"""CREATE TABLE IF NOT EXISTS {{view_segments}} (
                 record TEXT NOT NULL, valid_from {big} NOT NULL,
                 sys_from {big} NOT NULL, sys_to {big} NOT NULL, state TEXT NOT NULL)""",
+            # Every status and party a record's view ever had, by kind: lists filter on them first.
+            f"""CREATE TABLE IF NOT EXISTS {{record_facets}} (
+                kind TEXT NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL, record TEXT NOT NULL,
+                PRIMARY KEY (kind, facet, value, record)){keyed}""",
             # World events as currently known; the envelope is the log's (joined by position).
             f"""CREATE TABLE IF NOT EXISTS {{timeline}} (
                 record TEXT NOT NULL, position {big} NOT NULL, valid_lower {big} NOT NULL,
@@ -260,7 +302,8 @@ class Database:
             f"""CREATE INDEX IF NOT EXISTS view_segments{v}_lookup
                 ON {{view_segments}} (record, valid_from, sys_from, sys_to)""",
             f"CREATE INDEX IF NOT EXISTS view_segments{v}_alive ON {{view_segments}} (record, sys_to)",
-            f"CREATE INDEX IF NOT EXISTS timeline{v}_valid ON {{timeline}} (valid_lower, valid_upper, position)",
+            f"""CREATE INDEX IF NOT EXISTS timeline{v}_order
+                ON {{timeline}} (valid_lower, COALESCE(valid_upper, {OPEN_END}), position)""",
         ):
             cursor.execute(statement)
 
@@ -270,3 +313,35 @@ class Database:
             for name in sorted(VERSIONED):
                 versioned.execute(f"DROP TABLE IF EXISTS {{{name}}}")
             cursor.execute("DELETE FROM {projection_tables} WHERE version = ?", (version,))
+
+
+def connect(config: StoreConfig) -> Any:
+    """A PostgreSQL connection of its own (autocommit), outside the store's pool."""
+    import psycopg
+
+    pg = dict(config.pg)
+    return psycopg.connect(
+        dbname=pg["POSTGRES_DBNAME"], host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
+        user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"], autocommit=True, connect_timeout=5,
+    )
+
+
+@contextmanager
+def setup_lock(config: StoreConfig) -> Iterator[None]:
+    """Hold while creating tables: on PostgreSQL, processes starting at once (gunicorn
+    workers, a projector) would otherwise race on the same DDL and fail."""
+    if config.engine != "postgres":
+        yield
+        return
+    with connect(config) as conn:
+        key = f"registry-setup:{config.schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def ensure_schema(config: StoreConfig) -> None:
+    with connect(config) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')

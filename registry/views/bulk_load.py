@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from events.temporal import BEFORE_ALL, dump_state
+from registry.log import reader as log
 from registry.log.database import Database
 from registry.log.store import RegistryStore
 from registry.settings import StoreConfig
@@ -34,12 +35,14 @@ from registry.views.rows import (
     appended,
     appends_after,
     dump_head,
+    facets,
     refold,
     registered_head,
+    text_facets,
     timeline_row,
     world_fact,
 )
-from registry.views.tables import SEGMENT_COLUMNS, TIMELINE_COLUMNS, track
+from registry.views.tables import FACET_COLUMNS, SEGMENT_COLUMNS, TIMELINE_COLUMNS, track
 
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
 
@@ -65,6 +68,7 @@ class Rows:
     members: list[tuple[Any, ...]] = field(default_factory=list)
     segments: list[tuple[Any, ...]] = field(default_factory=list)
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    facets: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add_record(self, events: list[dict[str, Any]]) -> None:
         """One record's rows, worked out from its events as the live catch-up would have stored them."""
@@ -75,6 +79,7 @@ class Rows:
         self.days.append((record, first["position"], BEFORE_ALL))
         members = {first["data"]["series"]} if first["data"].get("series") else set()
         alive: dict[int, tuple[int, str]] = {BEFORE_ALL: (first["position"], dump_state(head["last_state"]))}
+        found = set(facets(first["kind"], record, head["last_state"]))
         timeline: list[tuple[Any, ...]] = []
         for number, envelope in enumerate(events[1:], start=1):
             position, fact = envelope["position"], world_fact(envelope)
@@ -84,6 +89,7 @@ class Rows:
                     self._end(record, head["last_day"], alive.pop(head["last_day"]), position)
                 for day, view in rows:
                     alive[day] = (position, dump_state(view))
+                    found.update(facets(first["kind"], record, view))
                 head = after
                 timeline.append(timeline_row(record, fact))
             else:
@@ -93,6 +99,7 @@ class Rows:
                     self._end(record, day, alive.pop(day), position)
                 for day, text in added:
                     alive[day] = (position, text)
+                found.update(text_facets(first["kind"], record, [text for _, text in added]))
                 head, timeline = folded.head, folded.timeline
                 if folded.series:
                     members.add(folded.series)
@@ -101,6 +108,7 @@ class Rows:
         self.heads.append((record, first["kind"], dump_head(head)))
         self.members.extend((series, record) for series in sorted(members))
         self.timeline.extend(timeline)
+        self.facets.extend(sorted(found))
         self.last_record = record
         self.events += len(events)
 
@@ -110,12 +118,8 @@ class Rows:
 
 def fold_chunk(database: Database, chunk: Chunk) -> Rows:
     """Read a chunk's events and work out its rows."""
-    through = "" if chunk.through is None else " AND record <= ?"
     with database.read() as cursor:
-        found = cursor.execute(
-            f"SELECT record, envelope FROM {{event_log}} WHERE record > ?{through} AND position <= ?"
-            " ORDER BY record, position",
-            (chunk.after, *([] if chunk.through is None else [chunk.through]), chunk.until)).all()
+        found = log.records_in_order(cursor, chunk.after, chunk.through, chunk.until)
     rows, events = Rows(), list[dict[str, Any]]()
     for record, envelope in found:
         if events and events[0]["record"] != record:
@@ -161,9 +165,7 @@ class BulkLoad:
         """Whole records, about `batch` events each, found in the log's (record, position) index."""
         while True:
             with self.database.read() as cursor:
-                through = cursor.execute(
-                    "SELECT record FROM {event_log} WHERE record > ? AND position <= ? ORDER BY record, position"
-                    " LIMIT 1 OFFSET ?", (after, self.until, max(batch, 1) - 1)).scalar()
+                through = log.record_at_offset(cursor, after, self.until, max(batch, 1) - 1)
             yield Chunk(after, through, self.until)
             if through is None:
                 return
@@ -198,6 +200,7 @@ class BulkLoad:
                 ("series_members", ("series", "meeting"), rows.members),  # records are disjoint: no duplicates
                 ("view_segments", SEGMENT_COLUMNS, rows.segments),
                 ("timeline", TIMELINE_COLUMNS, rows.timeline),
+                ("record_facets", FACET_COLUMNS, rows.facets),  # records are disjoint: no duplicates
             ):
                 cursor.insert_rows(table, columns, table_rows)
             cursor.execute("UPDATE {projection_tables} SET loaded_through = ? WHERE version = ?",

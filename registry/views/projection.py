@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from events.temporal import BEFORE_ALL, dump_state
+from registry.log import reader as log
 from registry.log.database import LAYOUT, Cursor, Database
 from registry.views.bulk_load import BulkLoad
 from registry.views.rows import (
@@ -30,13 +31,16 @@ from registry.views.rows import (
     appended,
     appends_after,
     dump_head,
+    facets,
     refold,
     registered_head,
+    text_facets,
     timeline_row,
     world_fact,
 )
 from registry.views.tables import (
     NAME,
+    add_facets,
     add_members,
     insert_segments,
     insert_timeline,
@@ -46,7 +50,7 @@ from registry.views.tables import (
 )
 
 REFRESH_BY_REBUILD = 10_000  # events behind, and more than the views hold: rebuilding is faster
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class ViewProjection:
@@ -58,20 +62,31 @@ class ViewProjection:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        with database.write(lock=NAME) as cursor:
+
+    def prepare(self) -> bool:
+        """Make the active version's tables if there are none; returns False when they are
+        in an older layout, which `upgrade()` rebuilds."""
+        with self.database.write(lock=NAME) as cursor:
             cursor.execute(
                 "INSERT INTO {projection_versions} (name, version) VALUES ('active', 1) ON CONFLICT (name) DO NOTHING")
             active = self.active_version(cursor)
             layout = cursor.execute("SELECT layout FROM {projection_tables} WHERE version = ?", (active,)).scalar()
-            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
+            logged = log.last_position(cursor)
         if layout == LAYOUT:
-            return
+            return True
         if logged:
-            log.warning("the views of version %s are in an older layout: rebuilding them from the log", active)
-            self.rebuild()
-            return
-        database.drop_projection_tables(active)
-        database.create_projection_tables(active)
+            return False
+        self.database.drop_projection_tables(active)
+        self.database.create_projection_tables(active)
+        return True
+
+    def upgrade(self, progress: Callable[[int], object] | None = None) -> int:
+        """Bring the views to this version's layout and up to the log (rebuilding them when
+        their layout is older, or when most of the log is new to them); returns their position."""
+        if not self.prepare():
+            logger.warning("the views are in an older layout: rebuilding them from the log")
+            return self.rebuild(progress=progress)[1]
+        return self.refresh(progress=progress)
 
     def active_version(self, cursor: Cursor | None = None) -> int:
         if cursor is None:
@@ -82,6 +97,16 @@ class ViewProjection:
     def active(self, cursor: Cursor) -> Cursor:
         """The cursor, reading the active version's tables."""
         return cursor.versioned(self.active_version(cursor))
+
+    def active_and_position(self, cursor: Cursor) -> Cursor:
+        """The cursor, reading the active version's tables, with `projected`: the position they
+        have applied (one query for both)."""
+        row = cursor.execute(
+            "SELECT v.version, p.position FROM {projection_versions} v LEFT JOIN {projection_position} p"
+            " ON p.name = ? || v.version WHERE v.name = 'active'", (f"{NAME}_v",)).one()
+        active = cursor.versioned(int(row[0]))
+        active.projected = int(row[1] or 0)
+        return active
 
     def position(self) -> int:
         with self.database.read() as cursor:
@@ -102,7 +127,7 @@ class ViewProjection:
         them (after an import), by a rebuild beside them, which loads far faster. Returns
         the position the views have applied."""
         with self.database.read() as cursor:
-            logged = int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+            logged = log.last_position(cursor)
             applied = tracked_position(self.active(cursor))
         if logged - applied >= max(rebuild_from, applied):
             return self.rebuild(progress=progress)[1]
@@ -111,20 +136,16 @@ class ViewProjection:
     def _advance(self, cursor: Cursor, batch: int, until: int | None = None) -> tuple[int, int]:
         """Apply up to `batch` events after the version's position (to `until`); tracking in the same transaction."""
         position = tracked_position(cursor)
-        last = until if until is not None else 2**62
-        rows = cursor.execute(
-            "SELECT record, envelope FROM {event_log} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-            (position, last, batch),
-        ).all()
+        envelopes = log.read_range(cursor, position, until, limit=batch)
         writes = _Batch(cursor)
-        writes.load_heads({row[0] for row in rows})
-        for row in rows:
-            writes.apply(orjson.loads(row[1]))
+        writes.load_heads({envelope["record"] for envelope in envelopes})
+        for envelope in envelopes:
+            writes.apply(envelope)
         writes.flush()
-        if rows:
-            position += len(rows)
+        if envelopes:
+            position += len(envelopes)
             track(cursor, position)
-        return position, len(rows)
+        return position, len(envelopes)
 
     def project_inline(self, cursor: Cursor, envelopes: list[dict[str, Any]]) -> bool:
         """Apply just-logged events inside the transaction that logs them, when the active
@@ -166,7 +187,7 @@ class ViewProjection:
             row = cursor.execute(
                 "SELECT layout, load_until, loaded_through FROM {projection_tables} WHERE version = ?",
                 (version,)).one()
-            head = int(cursor.execute("SELECT MAX(position) FROM {event_log}").scalar() or 0)
+            head = log.last_position(cursor)
         if row is None or row[0] != LAYOUT:  # tables of an older layout, or none
             self.database.drop_projection_tables(version)
             load_until = head if until is None else min(until, head)
@@ -211,8 +232,7 @@ class ViewProjection:
 
     def behind(self) -> bool:
         with self.database.read() as cursor:
-            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0) > tracked_position(self.active(cursor))
+            return log.last_position(cursor) > tracked_position(self.active(cursor))
 
     def follow(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Catch up whenever the log is ahead, until `stop` is set; store errors are logged and retried."""
@@ -221,14 +241,15 @@ class ViewProjection:
                 if self.behind():
                     self.catch_up()
             except Exception:
-                log.exception("the projection could not catch up; retrying")
+                logger.exception("the projection could not catch up; retrying")
             stop.wait(interval)
 
     def reset(self) -> None:
         """Empty the active version, so that the next catch-up replays the whole log into it."""
         with self.database.write(lock=NAME) as cursor:
             active = self.active(cursor)
-            for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members"):
+            for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members",
+                          "record_facets"):
                 active.execute(f"DELETE FROM {{{table}}}")
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (tracking_name(active),))
 
@@ -253,6 +274,7 @@ class _Batch:
         self.unflushed: dict[tuple[str, int], int] = {}  # (record, day) -> index of its alive row in `segments`
         self.closed: list[tuple[Any, ...]] = []
         self.timeline: list[tuple[Any, ...]] = []
+        self.facets: list[tuple[str, str, str, str]] = []
 
     def load_heads(self, records: set[str]) -> None:
         wanted = sorted(records - self.heads.keys())
@@ -274,6 +296,7 @@ class _Batch:
             if envelope["data"].get("series"):
                 self.members.append((envelope["data"]["series"], record))
             self._add_segments(record, position, [(BEFORE_ALL, head["last_state"])])
+            self.facets += facets(envelope["kind"], record, head["last_state"])
             return
         if record not in self.heads:
             self.load_heads({record})
@@ -283,6 +306,7 @@ class _Batch:
             if rows[0][0] == head["last_day"]:
                 self._close(record, head["last_day"], position)
             self._add_segments(record, position, rows)
+            self.facets += [f for _, state in rows for f in facets(head["kind"], record, state)]
             self.changed.add(record)
             self.days.append((record, position, self.heads[record]["last_day"]))
             self.timeline.append(timeline_row(record, fact))
@@ -317,18 +341,16 @@ class _Batch:
             "UPDATE {heads} SET head = ? WHERE record = ?",
             [(dump_head(self.heads[record]), record) for record in sorted(self.changed)])
         insert_timeline(cursor, self.timeline)
+        add_facets(cursor, self.facets)
         self.records, self.new_heads, self.days, self.members = [], [], [], []
-        self.closed, self.segments, self.timeline = [], [], []
+        self.closed, self.segments, self.timeline, self.facets = [], [], [], []
         self.unflushed = {}
         self.changed = set()
 
 
 def _refold(cursor: Cursor, record: str, position: int) -> Head:
     """Refold a record from its log up to `position`, replacing only the view rows that changed."""
-    envelopes = [orjson.loads(r[0]) for r in cursor.execute(
-        "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
-        (record, position)).all()]
-    folded = refold(record, envelopes)
+    folded = refold(record, log.record_events(cursor, record, position))
     alive = {r[0]: r[1] for r in cursor.execute(
         "SELECT valid_from, state FROM {view_segments} WHERE record = ? AND sys_to = ?",
         (record, ALIVE)).all()}
@@ -337,6 +359,7 @@ def _refold(cursor: Cursor, record: str, position: int) -> Head:
         "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?",
         [(position, record, day, ALIVE) for day in ended])
     insert_segments(cursor, [(record, day, position, ALIVE, state) for day, state in added])
+    add_facets(cursor, text_facets(folded.head["kind"], record, [state for _, state in added]))
     cursor.execute("UPDATE {heads} SET head = ? WHERE record = ?", (dump_head(folded.head), record))
     cursor.execute("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)",
                    (record, position, folded.head["last_day"]))

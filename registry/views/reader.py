@@ -14,14 +14,19 @@ import orjson
 from events import CATALOGUE, ValidTime, meeting_status
 from events.ids import is_event_id, is_record_id
 from events.temporal import read_log
+from registry.clock import format_instant, utc_now
 from registry.errors import NotFound
-from registry.log.chain import format_instant, log_head, utc_now
-from registry.log.database import Cursor, Database
+from registry.log import reader as log
+from registry.log.database import OPEN_END, Cursor, Database
 from registry.views.projection import ViewProjection
 from registry.views.tables import tracked_position
 
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")
+CANDIDATES = 200  # record ids read at a time for a list
+# Statuses a view takes as of a day from the status it stores (a meeting past its plan is overdue).
+STORED_STATUS = {("meeting", "overdue"): ("scheduled",), ("meeting", "in_progress"): ("held",),
+                 ("meeting", "scheduled"): ("scheduled",), ("meeting", "held"): ("held",)}
 
 
 @dataclass(frozen=True)
@@ -40,22 +45,19 @@ class Reader:
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
-        """A read transaction over the active projection version."""
+        """A read transaction over the active projection version (`cursor.projected`: its position)."""
         with self.database.read() as cursor:
-            yield self.projection.active(cursor)
+            yield self.projection.active_and_position(cursor)
 
     # Points in time
 
     def _point(self, cursor: Cursor, as_of: dt.date | None, known_at: dt.datetime | None) -> Point:
-        projected = tracked_position(cursor)
+        projected = cursor.projected if cursor.projected is not None else tracked_position(cursor)
         day = as_of or dt.datetime.now(dt.UTC).date()
         if known_at is None:
             return Point(day, utc_now(), projected)
         instant = format_instant(known_at)
-        known = cursor.execute(  # recorded_at never decreases with position
-            "SELECT position FROM {event_log} WHERE recorded_at <= ? ORDER BY recorded_at DESC, position DESC LIMIT 1",
-            (instant,)).scalar()
-        return Point(day, instant, min(projected, int(known or 0)))
+        return Point(day, instant, min(projected, log.position_known_at(cursor, instant)))
 
     # Record views
 
@@ -64,8 +66,11 @@ class Reader:
         _known_id(record_id)
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
-            kind = self._kind_at(cursor, record_id, point)
-            return self._view(cursor, record_id, kind, point)
+            row = self._lookup(cursor, record_id, point)
+            if row is None or row[1] > point.position:
+                raise NotFound(f"no record {record_id!r}" + (" known at that time" if row else ""))
+            state = self._state(cursor, record_id, point, row[2])
+            return self._view(cursor, record_id, str(row[0]), point, state, row[3])
 
     def list(self, collection: str, as_of: dt.date | None, known_at: dt.datetime | None, *,
              status: str | None = None, party: str | None = None, limit: int = 100,
@@ -84,21 +89,35 @@ class Reader:
         }
 
     def snapshot(self, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
+        head, collections = self.snapshot_views(as_of, known_at)
+        return {**head, "records": {collection: list(views) for collection, views in collections}}
+
+    def snapshot_views(self, as_of: dt.date | None, known_at: dt.datetime | None,
+                       page: int = 500) -> tuple[dict[str, Any], Iterator[tuple[str, Iterator[dict[str, Any]]]]]:
+        """The snapshot's head `{as_of, known_at, position}`, and each collection with its views,
+        read a page at a time (bounded memory): each page in a read of its own, at one point."""
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
-            records = {
-                kind.collection: self._collection(cursor, kind.name, point, None, None, None, None)[0]
-                for kind in CATALOGUE
-            }
-        return {"as_of": point.day.isoformat(), "known_at": point.known_at,
-                "position": point.position, "records": records}
+        head = {"as_of": point.day.isoformat(), "known_at": point.known_at, "position": point.position}
+
+        def views(kind: str) -> Iterator[dict[str, Any]]:
+            after = None
+            while True:
+                with self._read() as cursor:
+                    items, more = self._collection(cursor, kind, point, None, None, page, after)
+                yield from items
+                if not more:
+                    return
+                after = items[-1]["id"]
+
+        return head, ((kind.collection, views(kind.name)) for kind in CATALOGUE)
 
     def history(self, record_id: str, as_of: dt.date | None, known_at: dt.datetime | None) -> dict[str, Any]:
         _known_id(record_id)
         with self._read() as cursor:
             point = self._point(cursor, as_of, known_at)
             self._kind_at(cursor, record_id, point)
-            envelopes = self._envelopes(cursor, record_id, point.position)
+            envelopes = log.record_events(cursor, record_id, point.position)
         knowledge = read_log(envelopes)
         items = []
         for event_id, envelope in knowledge.envelopes.items():
@@ -119,6 +138,17 @@ class Reader:
         registered, world = items[0], sorted(items[1:], key=lambda i: i.pop("_order"))
         return {"items": [registered, *world], "as_of": point.day.isoformat(), "known_at": point.known_at}
 
+    @staticmethod
+    def _lookup(cursor: Cursor, record_id: str, point: Point) -> Any:
+        """(kind, registered position, last day, version) of a record as known at the point, in one query."""
+        return cursor.execute(
+            "SELECT r.kind, r.registered_position,"
+            " (SELECT last_day FROM {head_days} WHERE record = r.id AND sys_from <= ?"
+            "  ORDER BY sys_from DESC LIMIT 1),"
+            " (SELECT version FROM {event_log} WHERE record = r.id AND position <= ?"
+            "  ORDER BY position DESC LIMIT 1)"
+            " FROM {records} r WHERE r.id = ?", (point.position, point.position, record_id)).one()
+
     def _kind_at(self, cursor: Cursor, record_id: str, point: Point) -> str:
         row = cursor.execute(
             "SELECT kind, registered_position FROM {records} WHERE id = ?", (record_id,)).one()
@@ -126,11 +156,12 @@ class Reader:
             raise NotFound(f"no record {record_id!r}" + (" known at that time" if row else ""))
         return str(row[0])
 
-    def _state(self, cursor: Cursor, record_id: str, point: Point) -> dict[str, Any]:
+    def _state(self, cursor: Cursor, record_id: str, point: Point, last_day: int | None = None) -> dict[str, Any]:
         # No segment known at the point starts after the record's last day known then.
-        last_day = cursor.execute(
-            "SELECT last_day FROM {head_days} WHERE record = ? AND sys_from <= ? ORDER BY sys_from DESC LIMIT 1",
-            (record_id, point.position)).scalar()
+        if last_day is None:
+            last_day = cursor.execute(
+                "SELECT last_day FROM {head_days} WHERE record = ? AND sys_from <= ? ORDER BY sys_from DESC LIMIT 1",
+                (record_id, point.position)).scalar()
         row = cursor.execute(
             "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
             " AND sys_to > ? ORDER BY valid_from DESC, sys_from DESC LIMIT 1",
@@ -140,17 +171,16 @@ class Reader:
         return orjson.loads(row[0])  # type: ignore[no-any-return]
 
     def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point,
-              state: dict[str, Any] | None = None) -> dict[str, Any]:
+              state: dict[str, Any] | None = None, version: int | None = None) -> dict[str, Any]:
         state = state or self._state(cursor, record_id, point)
-        version = cursor.execute(
-            "SELECT version FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position DESC LIMIT 1",
-            (record_id, point.position)).scalar()
+        if version is None:
+            version = log.record_version(cursor, record_id, point.position)
         fields = dict(state["view"])
         status = fields.pop("status")
         if kind == "meeting":
             status = meeting_status({**fields, "status": status}, point.day)
         view = {
-            "id": record_id, "kind": kind, "status": status, "version": int(version),
+            "id": record_id, "kind": kind, "status": status, "version": version or 0,
             "as_of": point.day.isoformat(), "known_at": point.known_at,
             "uncertain": state["uncertain"], **fields,
         }
@@ -160,16 +190,13 @@ class Reader:
 
     def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
                     limit: int | None, after_id: str | None) -> tuple[builtins.list[dict[str, Any]], bool]:
-        rows = cursor.execute(
-            "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ? ORDER BY id",
-            (kind, point.position, after_id or ""),
-        ).all()
         items: builtins.list[dict[str, Any]] = []
-        for (record_id,) in [tuple(r) for r in rows]:
-            state = self._state(cursor, record_id, point)
+        for record_id in self._candidates(cursor, kind, point, status, party, after_id or ""):
+            found = self._lookup(cursor, record_id, point)
+            state = self._state(cursor, record_id, point, found[2])
             if not state["has_world"]:
                 continue
-            view = self._view(cursor, record_id, kind, point, state)
+            view = self._view(cursor, record_id, kind, point, state, found[3])
             if status is not None and view["status"] != status:
                 continue
             if party is not None and party not in (view.get("parties") or view.get("members") or []):
@@ -178,6 +205,33 @@ class Reader:
                 return items, True
             items.append(view)
         return items, False
+
+    def _candidates(self, cursor: Cursor, kind: str, point: Point, status: str | None, party: str | None,
+                    after_id: str) -> Iterator[str]:
+        """The ids, in order, of the kind's records known at the point that may be in its list: with a
+        filter, those whose view ever had that party (or status), found in the facets' index."""
+        if party is not None:
+            facet, values = "party", [party]
+        elif status is not None:
+            facet, values = "status", list(STORED_STATUS.get((kind, status), (status,)))
+        else:
+            facet, values = "", []
+        while True:
+            if facet:
+                rows = cursor.execute(
+                    "SELECT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
+                    f" WHERE f.kind = ? AND f.facet = ? AND f.value IN ({','.join('?' * len(values))})"
+                    " AND f.record > ? AND r.registered_position <= ? ORDER BY f.record LIMIT ?",
+                    (kind, facet, *values, after_id, point.position, CANDIDATES)).all()
+            else:
+                rows = cursor.execute(
+                    "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ?"
+                    " ORDER BY id LIMIT ?", (kind, point.position, after_id, CANDIDATES)).all()
+            for row in rows:
+                yield row[0]
+            if len(rows) < CANDIDATES:
+                return
+            after_id = rows[-1][0]
 
     def _meetings(self, cursor: Cursor, series: str, point: Point) -> dict[str, Any]:
         """The series' meetings as of the point: how many held, the last and the next."""
@@ -210,7 +264,10 @@ class Reader:
     # The global log
 
     def timeline(self, start: dt.date | None, end: dt.date | None, *, kind: str | None = None,
-                 type: str | None = None, record: str | None = None) -> dict[str, Any]:
+                 type: str | None = None, record: str | None = None, limit: int = 100,
+                 after: tuple[int, int, int] | None = None) -> dict[str, Any]:
+        """World events whose valid interval meets [start, end], in valid order, a page at a time:
+        `next` is the (lower, upper, position) to continue after, or None on the last page."""
         clauses: builtins.list[str] = ["1 = 1"]
         params: builtins.list[Any] = []
         if end is not None:
@@ -223,61 +280,56 @@ class Reader:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if after is not None:
+            clauses.append(f"(t.valid_lower, COALESCE(t.valid_upper, {OPEN_END}), t.position) > (?, ?, ?)")
+            params.extend(after)
         with self._read() as cursor:
             rows = cursor.execute(
-                "SELECT l.envelope, t.state, t.effective FROM {timeline} t JOIN {event_log} l"
-                f" ON l.position = t.position WHERE {' AND '.join(clauses)}"
-                " ORDER BY t.valid_lower, COALESCE(t.valid_upper, 99999999), t.position",
-                params,
+                "SELECT l.envelope, t.state, t.effective, t.valid_lower, COALESCE(t.valid_upper, "
+                f"{OPEN_END}), t.position FROM {{timeline}} t JOIN {{event_log}} l ON l.position = t.position"
+                f" WHERE {' AND '.join(clauses)}"
+                f" ORDER BY t.valid_lower, COALESCE(t.valid_upper, {OPEN_END}), t.position LIMIT ?",
+                [*params, limit + 1],
             ).all()
         items = []
-        for envelope, state, effective in [tuple(r) for r in rows]:
+        for envelope, state, effective, *_ in [tuple(r) for r in rows[:limit]]:
             item = {**orjson.loads(envelope), "state": state}
             if effective:
                 item["effective"] = orjson.loads(effective)
             items.append(item)
-        return {"items": items}
+        last = tuple(rows[limit - 1])[3:] if len(rows) > limit else None
+        return {"items": items, "next": None if last is None else tuple(int(v) for v in last)}
 
     def events(self, after: int, limit: int, *, type: str | None = None, kind: str | None = None,
                record: str | None = None) -> dict[str, Any]:
-        clauses: builtins.list[str] = ["position > ?"]
-        params: builtins.list[Any] = [after]
-        for column, value in (("type", type), ("kind", kind), ("record", record)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        wanted = log.EventFilter.of(*([value] if value else [] for value in (type, kind, record)))
         with self.database.read() as cursor:
-            rows = cursor.execute(
-                f"SELECT envelope FROM {{event_log}} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
-                [*params, limit],
-            ).all()
-            last = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-        items = [orjson.loads(r[0]) for r in rows]
+            items = log.read_range(cursor, after, None, wanted, limit)
+            last = log.last_position(cursor)
         return {
             "items": items,
             "next": items[-1]["position"] if items else after,
-            "last_position": int(last or 0),
+            "last_position": last,
             "full": len(items) == limit,
         }
 
     def event(self, event_id: str) -> dict[str, Any]:
-        if not is_event_id(event_id):
+        found = None
+        if is_event_id(event_id):
+            with self.database.read() as cursor:
+                found = log.event(cursor, event_id)
+        if found is None:
             raise NotFound(f"no event {event_id!r}")
-        with self.database.read() as cursor:
-            row = cursor.execute("SELECT envelope FROM {event_log} WHERE event_id = ?", (event_id,)).one()
-        if row is None:
-            raise NotFound(f"no event {event_id!r}")
-        return orjson.loads(row[0])  # type: ignore[no-any-return]
+        return found
 
     def head(self) -> dict[str, Any]:
         with self.database.read() as cursor:
-            return log_head(cursor)
+            return log.head(cursor)
 
     def lag(self) -> tuple[int, int]:
         """(last logged position, last projected position)."""
         with self._read() as cursor:
-            logged = cursor.execute("SELECT MAX(position) FROM {event_log}").scalar()
-            return int(logged or 0), tracked_position(cursor)
+            return log.last_position(cursor), int(cursor.projected or 0)
 
     # Lookups for the commands
 
@@ -285,25 +337,15 @@ class Reader:
         if not is_record_id(record_id):
             return None
         with self.database.read() as cursor:
-            kind = cursor.execute(
-                "SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
-        return str(kind) if kind else None
+            return log.record_kind(cursor, record_id)
 
     def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
         with self.database.read() as cursor:
-            return self._envelopes(cursor, record_id, None)
-
-    def _envelopes(self, cursor: Cursor, record_id: str, position: int | None) -> builtins.list[dict[str, Any]]:
-        rows = cursor.execute(
-            "SELECT envelope FROM {event_log} WHERE record = ? AND position <= ? ORDER BY position",
-            (record_id, position if position is not None else 2**62),
-        ).all()
-        return [orjson.loads(r[0]) for r in rows]
+            return log.record_events(cursor, record_id)
 
     def is_retracted(self, event_id: str) -> bool:
         with self.database.read() as cursor:
-            return cursor.execute(
-                "SELECT 1 FROM {event_log} WHERE target = ? AND type = 'retracted'", (event_id,)).one() is not None
+            return log.is_retracted(cursor, event_id)
 
     def idempotency(self, actor: str, key: str) -> tuple[str, str] | None:
         with self.database.read() as cursor:

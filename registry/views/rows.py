@@ -60,6 +60,21 @@ def appended(head: Head, fact: Fact) -> tuple[list[tuple[int, dict[str, Any]]], 
     return rows, {**head, "last_day": certain, "last_order": list(fact.order), "last_state": after}
 
 
+Facet = tuple[str, str, str, str]  # (kind, "status" or "party", value, record)
+
+
+def facets(kind: str, record: str, state: Mapping[str, Any]) -> list[Facet]:
+    """What lists filter a view by: its status and each of its parties (or members)."""
+    view = state["view"]
+    found = [(kind, "status", view["status"], record)] if view.get("status") is not None else []
+    found += [(kind, "party", party, record) for party in view.get("parties") or view.get("members") or []]
+    return found
+
+
+def text_facets(kind: str, record: str, states: Iterable[str]) -> list[Facet]:
+    return [facet for text in states for facet in facets(kind, record, orjson.loads(text))]
+
+
 def timeline_row(record: str, fact: Fact, state: str = "current", effective: str | None = None) -> tuple[Any, ...]:
     lower, upper, _ = fact.valid.ordinals
     return (record, fact.position, lower, upper, state, effective)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from registry.log.database import Cursor
@@ -9,6 +10,7 @@ from registry.log.database import Cursor
 NAME = "views"
 SEGMENT_COLUMNS = ("record", "valid_from", "sys_from", "sys_to", "state")
 TIMELINE_COLUMNS = ("record", "position", "valid_lower", "valid_upper", "state", "effective")
+FACET_COLUMNS = ("kind", "facet", "value", "record")
 
 
 def tracking_name(cursor: Cursor) -> str:
@@ -42,3 +44,9 @@ def insert_segments(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
 
 def insert_timeline(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
     cursor.insert_rows("timeline", TIMELINE_COLUMNS, rows)
+
+
+def add_facets(cursor: Cursor, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    cursor.executemany(
+        "INSERT INTO {record_facets} (kind, facet, value, record) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (kind, facet, value, record) DO NOTHING", sorted(set(rows)))

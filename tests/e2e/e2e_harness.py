@@ -1,4 +1,4 @@
-"""A real `registry serve` process and the command line, driven from the e2e tests.
+"""The processes the e2e tests drive: `registry serve`, `registry project` and the command line.
 
 The server runs in its own process group (gunicorn's arbiter and its workers), so
 stopping or killing it reaches every worker.
@@ -101,9 +101,10 @@ class Server:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
 
     def stop(self) -> None:
-        """Terminate the process group; kill it if it lingers."""
+        """A graceful stop: SIGTERM to gunicorn's arbiter, which stops its workers; kill them all if they linger."""
         self.session.close()  # idle keep-alive connections would hold up a graceful stop
-        self._signal(signal.SIGTERM)
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=15)  # type: ignore[union-attr]
         except subprocess.TimeoutExpired:
@@ -149,3 +150,36 @@ class Server:
                 return events
             events += page["items"]
             after = page["next"]
+
+
+class ProjectWorker:
+    """`registry project`: the projector and, here, the webhook delivery worker."""
+
+    def __init__(self, database: str, logs: Path, env: Mapping[str, str]) -> None:
+        self.database = database
+        self.logs = logs
+        self.env = dict(env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    def start(self) -> ProjectWorker:
+        self.runs += 1
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"project-{self.runs}.err").open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "commandline", "project", "--interval", "0.2", "--database", self.database],
+                stdout=subprocess.DEVNULL, stderr=err, env=_env(self.env), start_new_session=True,
+            )
+        return self
+
+    def stop(self) -> int:
+        """SIGTERM: the worker finishes the delivery under way, stores it and exits."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)

@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 from e2e_harness import Server
+from support.metrics import samples, value
 
 from registry.log.chain import GENESIS, envelope_hash
 
@@ -261,8 +262,9 @@ def test_health_readiness_and_metrics(server: Server) -> None:
     assert (ready["lag"], ready["log_position"], ready["projected_position"]) == (0, head, head)
     metrics = server.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
-    assert f"registry_log_position {head}\n" in metrics.text
-    assert "registry_projection_lag 0\n" in metrics.text
+    assert value(metrics.text, "registry_log_position") == head
+    assert value(metrics.text, "registry_projection_lag") == 0
+    assert ("registry_projection_lag", frozenset()) in samples(metrics.text)
 
 
 def test_a_retried_registration_replays_the_first_response(server: Server) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from e2e_harness import Server, cli
 
+from registry.bootstrap import bootstrap
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 SIGNED = 6  # the readmission agreement's signature, valid 2006
 
@@ -44,7 +45,7 @@ def other_url(store_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def in_process(url: str) -> Registry:
-    return Registry(StoreConfig.from_url(url))
+    return bootstrap(Settings(database=url))
 
 
 def head_of(url: str) -> dict[str, object]:

@@ -21,9 +21,9 @@ import pytest
 from e2e_harness import Server, _env, free_port
 
 from registry.audit.proofs import envelope_hash
+from registry.bootstrap import bootstrap
 from registry.log import merkle
-from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 SIGNED = 6  # the readmission agreement's signature, valid 2006
 
@@ -150,7 +150,7 @@ def test_usage_errors_and_an_unreachable_registry_exit_2(served: Server, key_fil
 def forge(url: str, position: int) -> None:
     """What a careful forger with database access does: edit one event, recompute every hash
     from there on so the chain links up, and rebuild the tree so the registry signs the new log."""
-    registry = Registry(StoreConfig.from_url(url))
+    registry = bootstrap(Settings(database=url))
     try:
         with registry.database.write() as cursor:
             rows = cursor.execute("SELECT position, envelope FROM {event_log} WHERE position >= ? ORDER BY position",
@@ -179,7 +179,7 @@ def test_a_rewritten_event_is_named_by_verify_and_caught_by_watch(served: Server
 
     # A careless edit of the stored event alone: checking that one event shows it.
     signed = served.all_events()[SIGNED - 1]
-    registry = Registry(StoreConfig.from_url(served.database))
+    registry = bootstrap(Settings(database=served.database))
     with registry.database.write() as cursor:
         cursor.execute("UPDATE {event_log} SET envelope = ? WHERE position = ?",
                        (json.dumps({**signed, "data": {**signed["data"], "place": "Moscow"}}), SIGNED))

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from e2e_harness import Server, cli, create_token
 
-from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.bootstrap import bootstrap
+from registry.settings import Settings
 
 READMISSION = "ru-eu-readmission-agreement"
 SEED_WRITES = 20
@@ -130,7 +130,7 @@ def test_rebuild_reproduces_the_views(seeded_store: str) -> None:
 
 def test_project_once_catches_a_lagging_store_up(seeded_store: str) -> None:
     before = snapshot(seeded_store, "2018-04-04")
-    registry = Registry(StoreConfig.from_url(seeded_store))
+    registry = bootstrap(Settings(database=seeded_store))
     try:
         # The views are dropped, as after a restore of the log alone.
         registry.projection.reset()

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import Server, create_token
-from feeds_support import ProjectWorker, Receiver
+from e2e_harness import ProjectWorker, Server, create_token
 from standardwebhooks.webhooks import Webhook
+from support.receiver import Receiver
 
 FAST = {"REGISTRY_WEBHOOK_ALLOW_PRIVATE": "1", "REGISTRY_WEBHOOK_BACKOFF": "0.2", "REGISTRY_WEBHOOK_TICK": "0.1"}
 SERVER_ENV = FAST  # the module's server delivers in a thread of each worker

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
+from registry.bootstrap import bootstrap
 from registry.errors import BadQuery
 from registry.log.chain import envelope_hash
 from registry.log.store import record_uuid
 from registry.seed import seed
 from registry.service import Registry
+from registry.settings import Settings
 
 AGREEMENT = "ru-eu-readmission-agreement"
 CHANNEL = "fsb-border-guard-service-frontex"
@@ -299,7 +301,6 @@ def test_a_forged_tail_is_found_against_the_library_and_a_kept_head(seeded: Regi
 
 def test_a_forgery_through_both_tables_is_found_only_against_a_kept_head(seeded: Registry,
                                                                           store_url: str) -> None:
-    from registry.settings import StoreConfig
 
     kept = seeded.reader.head()
     # The forger removes the last event from the log, the library and the Merkle tree (which the
@@ -310,7 +311,7 @@ def test_a_forgery_through_both_tables_is_found_only_against_a_kept_head(seeded:
         cursor.execute("DELETE FROM {event_log} WHERE position = 20")
         cursor.execute("DELETE FROM {merkle_nodes}")
     seeded.projection.reset()
-    forger = Registry(StoreConfig.from_url(store_url))
+    forger = bootstrap(Settings(database=store_url))
     try:
         forger.projection.catch_up()
         forger.append("channels", CHANNEL, {"type": "contacts_established", "valid": "2008"}, "seed")

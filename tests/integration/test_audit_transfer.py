@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from registry.audit.transfer import export_lines, import_lines
+from registry.bootstrap import bootstrap
 from registry.errors import Conflict, Invalid
 from registry.log.chain import GENESIS, envelope_hash
 from registry.seed import seed
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 AGREEMENT = "ru-eu-readmission-agreement"
 MEETING_16 = "ru-eu-readmission-joint-committee-16"
@@ -47,7 +48,7 @@ def copy(store_url: str, tmp_path: Path) -> Iterator[Registry]:
     """An empty store beside the original, on the same engine."""
     base, _, schema = store_url.partition("?schema=")
     url = f"{base}?schema={schema}_copy" if schema else str(tmp_path / "copy.sqlite")
-    registry = Registry(StoreConfig.from_url(url))
+    registry = bootstrap(Settings(database=url))
     yield registry
     registry.close()
     if schema:

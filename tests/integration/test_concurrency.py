@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from registry.bootstrap import bootstrap
 from registry.errors import PreconditionFailed, RegistryError
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 FRONTEX = "frontex"
 EDITOR = "registry-editor"
@@ -116,8 +117,8 @@ def test_racing_registrations_of_one_id(registry: Registry) -> None:
 
 def test_two_processes_share_one_store(store_url: str) -> None:
     # Two registry instances on one database, as two API processes would be.
-    first = Registry(StoreConfig.from_url(store_url))
-    second = Registry(StoreConfig.from_url(store_url))
+    first = bootstrap(Settings(database=store_url))
+    second = bootstrap(Settings(database=store_url))
     try:
         register_frontex(first)
         second.register("organisations", {"id": "eu", "name": "European Union", "acronym": "EU"}, EDITOR)

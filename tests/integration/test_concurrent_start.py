@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 
-from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.bootstrap import bootstrap
+from registry.settings import Settings
 
 
 def start(url: str) -> int:
-    registry = Registry(StoreConfig.from_url(url))
+    registry = bootstrap(Settings(database=url))
     try:
         return registry.reader.head()["position"]
     finally:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from registry.bootstrap import bootstrap
 from registry.feeds.follower import EventFilter, LogFollower, Subscription, TooManyStreams
 from registry.seed import seed
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 COMMITTEE_17 = "ru-eu-readmission-joint-committee-17"
 SOFIA = "ru-eu-migration-dialogue-sofia-2018"
@@ -142,8 +143,8 @@ def test_a_subscriber_far_behind_the_buffer_reads_the_rest_from_the_store(regist
 
 def test_an_event_written_by_another_process_reaches_this_ones_subscribers(store_url: str) -> None:
     # Two registries on one store stand for two processes: each has its own follower.
-    writer = Registry(StoreConfig.from_url(store_url))
-    reader = Registry(StoreConfig.from_url(store_url))
+    writer = bootstrap(Settings(database=store_url))
+    reader = bootstrap(Settings(database=store_url))
     seed(writer)
     subscription = reader.feed.subscribe(writer.reader.head()["position"], EventFilter())
 

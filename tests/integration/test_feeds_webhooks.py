@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
+from support.receiver import Receiver
 
 from api import create_app
 from registry.errors import Invalid
 from registry.feeds.delivery import DeliverySettings, WebhookDelivery
-from registry.feeds.webhooks import check_target, is_public
+from registry.feeds.targets import check_target, is_public
 from registry.seed import seed
 from registry.service import Registry
 
 FAST = DeliverySettings(timeout=5.0, backoff=0.05, backoff_max=0.2, lease=30.0, tick=0.05, allow_private=True)
 COMMITTEE = "ru-eu-readmission-joint-committee"
 WAIT = 30.0
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: answers `script` statuses first, then 200; `hold` blocks answers."""
-
-    def __init__(self, script: tuple[int, ...] = (), hold: threading.Event | None = None) -> None:
-        self.script = list(script)
-        self.hold = hold
-        self.requests: list[tuple[int, dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.hold is not None:
-                    receiver.hold.wait(WAIT)
-                status = receiver.script.pop(0) if receiver.script else 200
-                receiver.requests.append((status, dict(self.headers), body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/registry"
-
-    def acknowledged(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for status, _, body in self.requests if status == 200]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -233,11 +198,12 @@ def test_the_subscriptions_api_needs_an_editor_and_hides_the_secret_after_creati
     # same Idempotency-Key returns the same subscription, and another body under that key is refused.
     app.config["TESTING"] = True
     auth = {"Authorization": f"Bearer {editor}", "Idempotency-Key": "hook-1"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REGISTRY_WEBHOOK_ALLOW_PRIVATE", "1")
-        made = client.post("/v1/subscriptions", json=body, headers=auth)
-        again = client.post("/v1/subscriptions", json=body, headers=auth)
-        other = client.post("/v1/subscriptions", json={**body, "kinds": ["body"]}, headers=auth)
+    private = create_app({"DATABASE": store_url, "FOLLOW_LOG": False, "BASE_URL": "https://registry.example.org",
+                          "WEBHOOK_ALLOW_PRIVATE": True, "TESTING": True})
+    client = private.test_client()
+    made = client.post("/v1/subscriptions", json=body, headers=auth)
+    again = client.post("/v1/subscriptions", json=body, headers=auth)
+    other = client.post("/v1/subscriptions", json={**body, "kinds": ["body"]}, headers=auth)
     assert made.status_code == again.status_code == 201 and made.get_json() == again.get_json()
     assert other.status_code == 422
     created = made.get_json()
@@ -250,4 +216,5 @@ def test_the_subscriptions_api_needs_an_editor_and_hides_the_secret_after_creati
     listed = client.get("/v1/subscriptions", headers={"Authorization": f"Bearer {editor}"}).get_json()["items"]
     assert [(s["id"], s["status"]) for s in listed] == [(created["id"], "ended")]
     assert client.get("/v1/subscriptions/no-such", headers={"Authorization": f"Bearer {editor}"}).status_code == 404
+    private.extensions["registry"].close()
     registry.close()

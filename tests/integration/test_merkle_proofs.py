@@ -22,11 +22,12 @@ from api import create_app
 from registry.audit.checkpoints import consistency, inclusion
 from registry.audit.proofs import leaf_hash, node_hash, verify_consistency, verify_inclusion
 from registry.audit.transfer import export_lines, import_lines
+from registry.bootstrap import bootstrap, upgrade
 from registry.errors import BadQuery
 from registry.log import merkle
 from registry.seed import seed
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 EVENTS = 1000
 SIZES = (1, 2, 3, 7, 8, 9, 255, 256, 257, 640, 999, 1000)
@@ -77,7 +78,7 @@ class Rfc9162:
 @pytest.fixture(scope="module")
 def export_file(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """A 1,000-event export, written by real commands."""
-    source = Registry(StoreConfig.from_url(str(tmp_path_factory.mktemp("source") / "registry.sqlite")))
+    source = bootstrap(Settings(database=str(tmp_path_factory.mktemp("source") / "registry.sqlite")))
     seed(source)
     for i in range(EVENTS - source.reader.head()["position"]):
         source.register("organisations", {"id": f"migration-agency-{i:04d}", "name": f"Migration agency {i}"},
@@ -163,6 +164,10 @@ def test_backfill_builds_the_tree_of_an_existing_log(thousand: Registry, rfc: Rf
     assert merkle.backfill(thousand.database) == 0  # once is enough
     for size in SIZES:
         assert root(thousand, size) == rfc.mth(0, size)
+    # The upgrade step that `serve` and `project` run does it too.
+    drop_tree(thousand)
+    upgrade(thousand)
+    assert root(thousand, EVENTS) == rfc.mth(0, EVENTS)
 
 
 def test_an_append_to_a_log_without_a_tree_builds_it_first(registry: Registry) -> None:

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from api import create_app
+from registry.bootstrap import StoreOutdated, bootstrap, upgrade
 from registry.errors import NotFound
 from registry.seed import seed
 from registry.service import Registry
-from registry.settings import StoreConfig
+from registry.settings import Settings
 
 AGREEMENT = "ru-eu-readmission-agreement"
 COMMITTEE = "ru-eu-readmission-joint-committee"
@@ -223,7 +225,7 @@ def test_a_rebuild_sends_no_webhook_again(registry: Registry, instants: list[dt.
         {k: before[k] for k in ("position", "delivered", "next_attempt_at", "status")}
 
 
-def test_views_stored_in_an_earlier_layout_are_rebuilt_when_the_store_opens(
+def test_views_stored_in_an_earlier_layout_are_rebuilt_by_the_upgrade_step(
         store_url: str, registry: Registry, instants: list[dt.datetime]) -> None:
     before = views(registry, instants)
     # As an earlier registry left them: no layout recorded, a timeline holding its own copy of each envelope.
@@ -236,9 +238,14 @@ def test_views_stored_in_an_earlier_layout_are_rebuilt_when_the_store_opens(
                        " state TEXT NOT NULL, effective TEXT, envelope TEXT NOT NULL)")
     registry.close()
 
-    # Opened again, the registry builds version 2 in today's layout and serves the same reads.
-    reopened = Registry(StoreConfig.from_url(store_url))
+    # Opened again, the registry knows its views are outdated: the API refuses to serve them
+    # until the explicit upgrade (which `serve` and `project` run) builds version 2 in today's layout.
+    reopened = bootstrap(Settings(database=store_url))
     try:
+        assert reopened.views_current is False
+        with pytest.raises(StoreOutdated):
+            create_app({"DATABASE": store_url, "FOLLOW_LOG": False})
+        upgrade(reopened)
         assert reopened.projection.active_version() == 2
         assert {"records_v2", "timeline_v2"} <= projection_tables(reopened)
         assert not any(name.endswith("_v1") for name in projection_tables(reopened))

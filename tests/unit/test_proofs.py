@@ -231,3 +231,14 @@ def test_a_corrupt_key_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SigningKeyError, match="not an unencrypted PKCS#8 PEM private key"):
         load_signing_key(str(path))
     assert path.read_text() == "not a key\n"
+
+
+def test_the_default_key_file_is_made_in_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.audit.checkpoints import Signer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REGISTRY_SIGNING_KEY", raising=False)
+    signer = Signer.from_environment()
+    assert signer.origin == "cooperation-registry/log"
+    assert stat.S_IMODE((tmp_path / "var" / "signing.key").stat().st_mode) == 0o600
+    assert Signer.from_environment().verifier == signer.verifier

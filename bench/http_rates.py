@@ -1,0 +1,243 @@
+"""The HTTP bars of SPEC section 7, measured with `wrk` against a real `registry serve`, side by side.
+
+  appends     POST /v1/organisations/{id}/events, one event per request, 16 connections, against
+              the bare `eventsourcing` library saving one event at a time (get, trigger, save) to the
+              same kind of store, in turns: bar 1.0x, p99 at most 50 ms
+  batch       POST /v1/batch with 500 appends a request: bar 10,000 events/s (SQLite)
+  view        GET /v1/organisations/{id} against GET /healthz on the same server: bar 0.6x
+  lists       GET /v1/agreements?party=NO&limit=100 at 50,000 agreements against 500: bar 2x
+
+`wrk` (a Debian package) drives the load; Python clients saturate before the server does.
+
+    python bench/http_rates.py [--seconds 10] [--rounds 3] [--database postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from _common import add_database_argument, create_token, engine_name, fresh_stores, server, table
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from registry.settings import StoreConfig
+
+CONNECTIONS = 16
+RECORDS = 256  # organisations the appends spread over (per wrk thread: RECORDS / 2)
+BATCH_EVENTS = 500
+LIST_SIZES = (500, 50_000)
+
+APPEND_LUA = """
+local counter, records, tid = 0, %(per_thread)d, 0
+local serial = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+function setup(thread) thread:set("tid", serial); serial = serial + 1 end
+function request()
+  local r = (counter %% records) + tid * records
+  local day = math.floor(counter / records)
+  counter = counter + 1
+  local valid = string.format("%%04d-%%02d-%%02d", %(year)d + math.floor(day / 336),
+                              math.floor((day %% 336) / 28) + 1, day %% 28 + 1)
+  return wrk.format(nil, "/v1/organisations/bench-%(run)s-" .. r .. "/events", nil,
+    '{"type":"renamed","valid":"' .. valid .. '","name":"Agency ' .. counter .. '"}')
+end
+"""
+
+BATCH_LUA = """
+local counter, tid, serial = 0, 0, 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+function setup(thread) thread:set("tid", serial); serial = serial + 1 end
+function request()
+  local writes = {}
+  local day = counter
+  counter = counter + 1
+  local valid = string.format("%%04d-%%02d-%%02d", %(year)d + math.floor(day / 336),
+                              math.floor((day %% 336) / 28) + 1, day %% 28 + 1)
+  for i = 0, %(events)d - 1 do
+    local r = i %% %(per_thread)d + tid * %(per_thread)d
+    writes[#writes + 1] = '{"op":"append","collection":"organisations","id":"bench-%(run)s-' .. r ..
+      '","body":{"type":"renamed","valid":"' .. valid .. '","name":"Agency ' .. i .. '"}}'
+  end
+  return wrk.format(nil, "/v1/batch", nil, '{"writes":[' .. table.concat(writes, ",") .. ']}')
+end
+"""
+
+GET_LUA = """
+wrk.headers["Authorization"] = "Bearer %(token)s"
+"""
+
+
+class Agency(Aggregate):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @event("Renamed")
+    def rename(self, name: str, valid: str) -> None:
+        self.name = name
+        self.valid = valid
+
+
+class BareApplication(Application[uuid.UUID]):
+    name = "bare"
+
+
+def bare_rate(url: str, seconds: float) -> float:
+    """Events/s of the bare library: get, one event, save, one save at a time."""
+    app = BareApplication(env={**StoreConfig.from_url(url).library_env(), "AGGREGATE_CACHE_MAXSIZE": "2000"})
+    try:
+        ids = []
+        for r in range(RECORDS):
+            agency = Agency(f"bench-agency-{r}")
+            app.save(agency)
+            ids.append(agency.id)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            agency = app.repository.get(ids[count % RECORDS])
+            agency.rename(f"Agency {count}", f"{1900 + count // RECORDS // 336:04d}-01-01")
+            app.save(agency)
+            count += 1
+        return count / (time.perf_counter() - started)
+    finally:
+        app.close()
+
+
+def wrk(base: str, path: str, script: str, seconds: float, connections: int = CONNECTIONS,
+        threads: int = 2) -> dict[str, float]:
+    """Requests/s and latency percentiles (ms) from one wrk run; every answer must be 2xx."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
+    try:
+        done = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", lua.name,
+             base + path], capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(lua.name)
+    out = done.stdout
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed on {path}: {done.stderr or out}")
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw failed requests on {path}:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = {f"p{q}": _ms(re.search(rf"^\s+{q}%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+               for q in (50, 99)}
+    return {"rate": rate, **latency}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+@contextmanager
+def served(url: str, workers: int, threads: int) -> Iterator[tuple[str, str]]:
+    token = create_token(url, "bench", "editor")
+    with server(url, workers, threads) as base:
+        yield base, token
+
+
+def post_batches(base: str, token: str, writes: list[dict[str, Any]]) -> None:
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {token}"
+        for start in range(0, len(writes), 1000):
+            done = session.post(f"{base}/v1/batch", json={"writes": writes[start:start + 1000]}, timeout=300)
+            if done.status_code != 201:
+                raise SystemExit(f"batch failed: {done.status_code} {done.text[:300]}")
+
+
+def agreements(count: int) -> list[dict[str, Any]]:
+    """Agreements signed in 2012; every seventh also has Norway as a party."""
+    writes = []
+    for n in range(count):
+        record = f"bench-agreement-{n:06d}"
+        writes.append({"op": "register", "collection": "agreements",
+                       "body": {"id": record, "title": f"Agreement {n}",
+                                "parties": ["eu", "RU"] + (["NO"] if n % 7 == 0 else [])}})
+        writes.append({"op": "append", "collection": "agreements", "id": record,
+                       "body": {"type": "signed", "valid": "2012"}})
+    return writes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_database_argument(parser)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per timed run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the append comparison (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=32, help="threads per worker (default 32)")
+    parser.add_argument("--skip-lists", action="store_true", help="leave out the 50,000-record list bar")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    engine = engine_name(args.database)
+    print(f"HTTP bars on {engine}: wrk, {CONNECTIONS} connections, {args.workers} workers x {args.threads} threads, "
+          f"{args.seconds:g} s a run, {os.cpu_count()} CPUs", flush=True)
+    rows: list[list[Any]] = []
+    run = uuid.uuid4().hex[:6]
+    values = {"token": "", "run": run, "per_thread": RECORDS // 2, "events": BATCH_EVENTS}
+
+    with fresh_stores(args.database, ["bare", "http", "list_small", "list_large"]) as urls:
+        with served(urls["http"], args.workers, args.threads) as (base, token):
+            values["token"] = token
+            post_batches(base, token, [{"op": "register", "collection": "organisations",
+                                        "body": {"id": f"bench-{run}-{r}", "name": f"Agency {r}"}}
+                                       for r in range(RECORDS)])
+            bare, http = [], []
+            for number in range(args.rounds):  # valid days keep increasing per record, round after round
+                bare.append(bare_rate(urls["bare"], args.seconds))
+                http.append(wrk(base, "/", APPEND_LUA % {**values, "year": 1000 + 50 * number}, args.seconds))
+            ratio = sum(h["rate"] for h in http) / sum(bare)
+            p99 = max(h["p99"] for h in http)
+            rows.append(["appends vs bare library", f"{sum(bare) / len(bare):,.0f}/s bare",
+                         f"{sum(h['rate'] for h in http) / len(http):,.0f}/s http", f"{ratio:.2f}x", ">= 1.0x",
+                         _verdict(ratio >= 1.0)])
+            rows.append(["append p99 latency", "", f"{p99:.0f} ms (worst round)", "", "<= 50 ms", _verdict(p99 <= 50)])
+
+            batch = wrk(base, "/", BATCH_LUA % {**values, "year": 2000}, args.seconds, connections=2, threads=2)
+            events = batch["rate"] * BATCH_EVENTS
+            rows.append(["batch writes", f"{BATCH_EVENTS} a request", f"{events:,.0f} events/s", "",
+                         ">= 10,000/s", _verdict(events >= 10_000)])
+
+            health = wrk(base, "/healthz", GET_LUA % values, args.seconds)
+            view = wrk(base, f"/v1/organisations/bench-{run}-1", GET_LUA % values, args.seconds)
+            ratio = view["rate"] / health["rate"]
+            rows.append(["record view vs /healthz", f"{health['rate']:,.0f}/s healthz", f"{view['rate']:,.0f}/s view",
+                         f"{ratio:.2f}x", ">= 0.6x", _verdict(ratio >= 0.6)])
+
+        if not args.skip_lists:
+            pages = {}
+            for size, name in zip(LIST_SIZES, ("list_small", "list_large"), strict=True):
+                with served(urls[name], args.workers, args.threads) as (base, token):
+                    post_batches(base, token, agreements(size))
+                    values["token"] = token
+                    pages[size] = wrk(base, "/v1/agreements?party=NO&limit=100", GET_LUA % values, args.seconds)
+            small, large = pages[LIST_SIZES[0]], pages[LIST_SIZES[1]]
+            ratio = large["p50"] / small["p50"]
+            rows.append(["filtered list page", f"{small['p50']:.1f} ms at {LIST_SIZES[0]:,}",
+                         f"{large['p50']:.1f} ms at {LIST_SIZES[1]:,}", f"{ratio:.2f}x", "<= 2x",
+                         _verdict(ratio <= 2.0)])
+
+    print()
+    print(table(["bar", "baseline", "measured", "ratio", "target", "verdict"], rows))
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSES"
+
+
+if __name__ == "__main__":
+    main()

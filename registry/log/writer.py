@@ -1,0 +1,236 @@
+"""The one write path: a transaction that stores events, their log entries and what goes with them.
+
+Two tables hold each event, on purpose:
+- the `eventsourcing` library's stored events, keyed (record, version): the library
+  loads records from them, and their unique key turns two concurrent writes to one
+  record into an IntegrityError (optimistic concurrency);
+- the global log (`{event_log}`): the envelope as the registry publishes it, with its
+  gap-free position, `recorded_at`, hash chain and the columns readers select by.
+Both are written in one transaction, under the library's table lock on PostgreSQL
+(so positions are in commit order), and so is the request's idempotency key and,
+where the caller passes `apply_views`, the views: no event is ever visible without
+its log entry and hash.
+
+Group commit: commits that arrive while one is being written wait, and the next of
+them to run takes them all into one transaction and one durable commit (one disk
+flush for the lot). Each commit has a savepoint of its own in that transaction, so one
+that conflicts fails alone; the others are stored, and every caller learns its own
+outcome only once the transaction is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+import psycopg
+from eventsourcing.persistence import IntegrityError
+
+from registry.log import reader
+from registry.log.chain import append_imported, append_to_log
+from registry.log.database import Cursor
+from registry.log.store import Record, RegistryStore
+
+GROUP_LIMIT = 256  # commits in one transaction at most
+INTEGRITY_ERRORS = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+logger = logging.getLogger(__name__)
+
+
+class LogEntry(TypedDict):
+    """An event as the log will publish it, before the log gives it a position, time and hash."""
+
+    id: str
+    record: str
+    kind: str
+    version: int
+    type: str
+    valid: str | None
+    valid_lower: str | None
+    valid_upper: str | None
+    data: dict[str, Any]
+    sources: list[dict[str, Any]]
+    note: str | None
+    actor: str
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """A request's Idempotency-Key, stored with its outcome (JSON) in the transaction it caused."""
+
+    key: str
+    actor: str
+    fingerprint: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one transaction stores: the records' new events and their log entries, in order."""
+
+    records: Sequence[Record]
+    entries: Sequence[LogEntry]
+    idempotency: IdempotencyRecord | None = None
+
+
+@dataclass(frozen=True)
+class Committed:
+    envelopes: list[dict[str, Any]]  # as logged: with position, recorded_at, prev_hash and hash
+    views_applied: bool  # whether `apply_views` brought the views up to the last envelope
+
+
+ApplyViews = Callable[[Cursor, list[dict[str, Any]]], bool]
+
+
+@dataclass
+class _Waiting:
+    commit: Commit
+    done: bool = False
+    committed: Committed | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class WriterStats:
+    """What `/metrics` shows of the writer: transactions, and commits and events in them."""
+
+    transactions: int = 0
+    commits: int = 0
+    events: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, commits: int, events: int) -> None:
+        with self.lock:
+            self.transactions += 1
+            self.commits += commits
+            self.events += events
+
+
+class LogWriter:
+    """Commits events to the store and the global log, concurrent commits of a process together.
+
+    `apply_views` writes the views inside the transaction (SQLite); `catch_up_views` brings
+    them up to the log right after it (PostgreSQL, where the event table's lock must be
+    short). Either way a caller's commit returns only once its views are written.
+    """
+
+    def __init__(self, store: RegistryStore, apply_views: ApplyViews | None = None,
+                 catch_up_views: Callable[[], object] | None = None) -> None:
+        self.store = store
+        self.apply_views = apply_views
+        self.catch_up_views = catch_up_views
+        self.stats = WriterStats()
+        self.on_commit: Callable[[int, int], None] | None = None  # told (commits, events) of each transaction
+        self._queue: list[_Waiting] = []
+        self._writing = False
+        self._turn = threading.Condition()
+
+    def commit(self, commit: Commit) -> Committed:
+        """Store the commit's events, durably. Raises the library's IntegrityError when a record
+        moved on meanwhile or the idempotency key was taken (nothing of this commit is stored),
+        and OperationalError when the store is unavailable."""
+        waiting = _Waiting(commit)
+        with self._turn:
+            self._queue.append(waiting)
+        while True:
+            with self._turn:
+                while self._writing and not waiting.done:
+                    self._turn.wait()
+                if waiting.done:
+                    break
+                # No group is being written: this thread writes the next one (its own commit
+                # among them, unless more than a group's worth queued before it).
+                group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
+                self._writing = True
+            try:
+                self._write_group(group)
+            finally:
+                with self._turn:
+                    self._writing = False
+                    self._turn.notify_all()
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.committed is not None
+        return waiting.committed
+
+    def _write_group(self, group: list[_Waiting]) -> None:
+        """One transaction for the group, a savepoint per commit; outcomes set once it is durable."""
+        outcomes: list[list[dict[str, Any]] | BaseException] = []
+        views_applied = False
+        try:
+            with self.store.database.write() as cursor:
+                head = reader.head(cursor)
+                logged: list[dict[str, Any]] = []
+                for index, waiting in enumerate(group):
+                    outcome = self._write_one(cursor, waiting.commit, head, f"commit_{index}")
+                    outcomes.append(outcome)
+                    if isinstance(outcome, list):
+                        logged += outcome
+                        head = outcome[-1]
+                if logged and self.apply_views is not None:
+                    views_applied = self.apply_views(cursor, logged)
+        except BaseException as error:  # the transaction failed: nothing of the group is stored
+            for waiting in group:
+                waiting.error = error
+                waiting.done = True
+            return
+        if logged and not views_applied and self.catch_up_views is not None:
+            try:
+                self.catch_up_views()
+                views_applied = True
+            except Exception:  # the events are stored: the views' follower catches up later
+                logger.exception("the views could not catch up after a commit")
+        stored = [outcome for outcome in outcomes if isinstance(outcome, list)]
+        events = sum(len(envelopes) for envelopes in stored)
+        self.stats.add(len(stored), events)
+        if self.on_commit is not None:
+            self.on_commit(len(stored), events)
+        for waiting, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, list):
+                self.store.remember(waiting.commit.records)
+                waiting.committed = Committed(outcome, views_applied)
+            else:
+                waiting.error = outcome
+            waiting.done = True
+
+    def _write_one(self, cursor: Cursor, commit: Commit, head: dict[str, Any],
+                   savepoint: str) -> list[dict[str, Any]] | BaseException:
+        order = {entry["id"]: index for index, entry in enumerate(commit.entries)}
+        events = sorted((event for record in commit.records for event in record.collect_events()),
+                        key=lambda event: order[event.event_id])  # type: ignore[attr-defined]  # log order
+        stored = [self.store.mapper.to_stored_event(event) for event in events]
+        cursor.execute(f"SAVEPOINT {savepoint}")
+        try:
+            self.store.insert_stored(cursor, stored)
+            envelopes = append_to_log(cursor, commit.entries, head)
+            if commit.idempotency is not None:
+                _remember(cursor, commit.idempotency, envelopes[-1]["recorded_at"])
+        except INTEGRITY_ERRORS as error:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            cursor.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return error if isinstance(error, IntegrityError) else IntegrityError(str(error))
+        cursor.execute(f"RELEASE SAVEPOINT {savepoint}")
+        return envelopes
+
+    @contextmanager
+    def importing(self) -> Iterator[Callable[[list[Any], list[dict[str, Any]]], None]]:
+        """One transaction for a whole import: `write(events, envelopes)` may be called many
+        times; the envelopes keep their positions, times and hashes."""
+        with self.store.database.write() as cursor:
+
+            def write(events: list[Any], envelopes: list[dict[str, Any]]) -> None:
+                self.store.insert_stored(cursor, [self.store.mapper.to_stored_event(e) for e in events])
+                append_imported(cursor, envelopes)
+
+            yield write
+
+
+def _remember(cursor: Cursor, idempotency: IdempotencyRecord, recorded_at: str) -> None:
+    cursor.execute(
+        "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
+        (idempotency.key, idempotency.actor, idempotency.fingerprint, idempotency.outcome, recorded_at),
+    )

@@ -1,0 +1,161 @@
+"""The one write path: a commit stores the event, its log entry and hash, the idempotency key and
+(on SQLite) the views in one transaction, or nothing at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from registry.bootstrap import bootstrap
+from registry.log.store import Record, record_uuid
+from registry.log.writer import Commit, IdempotencyRecord, _Waiting
+from registry.seed import seed
+from registry.service import Registry, _entry
+from registry.settings import Settings
+
+AGREEMENT = "ru-eu-readmission-agreement"
+EDITOR = "registry-editor"
+
+
+def counts(registry: Registry) -> tuple[int, int, int]:
+    """(events in the library's table, log entries, idempotency keys)."""
+    table = registry.store.recorder.events_table_name  # type: ignore[attr-defined]
+    if registry.config.engine == "postgres":
+        table = f'"{registry.config.schema}".{table}'
+    with registry.database.read() as cursor:
+        stored = cursor.execute(f"SELECT COUNT(*) FROM {table}").scalar()
+        logged = cursor.execute("SELECT COUNT(*) FROM {event_log}").scalar()
+        keys = cursor.execute("SELECT COUNT(*) FROM {idempotency}").scalar()
+    return int(stored), int(logged), int(keys)
+
+
+def test_a_commit_returns_the_logged_envelope_and_stores_everything_together(registry: Registry) -> None:
+    seed(registry)
+    before = counts(registry)
+    # An editor records that the agreement was terminated, with an idempotency key.
+    record: Record = registry.store.repository.get(record_uuid(AGREEMENT))
+    event = record.record("terminated", "2030-01-01", {}, [], None, EDITOR)
+    key = IdempotencyRecord("end-2030", EDITOR, "f" * 64, '{"event_id": "x"}')
+    committed = registry.writer.commit(Commit([record], [_entry(event, "agreement", AGREEMENT)], key))
+
+    # The envelope comes back as logged: the next position, chained to the previous head.
+    envelope = committed.envelopes[0]
+    assert envelope["position"] == before[1] + 1
+    assert envelope == registry.reader.event(event.event_id)
+    assert envelope["prev_hash"] == registry.reader.events(envelope["position"] - 2, 1)["items"][0]["hash"]
+    assert counts(registry) == (before[0] + 1, before[1] + 1, before[2] + 1)
+    # The views are written before the commit returns (SQLite: in the same transaction;
+    # PostgreSQL: right after it): reads see the write.
+    assert committed.views_applied is True
+    assert registry.reader.view(AGREEMENT, dt.date(2030, 6, 1), None)["status"] == "terminated"
+
+
+def test_a_stale_record_commits_nothing(registry: Registry) -> None:
+    seed(registry)
+    # Two writers load the same version of the record; the first commits.
+    first: Record = registry.store.repository.get(record_uuid(AGREEMENT))
+    second: Record = registry.store.repository.get(record_uuid(AGREEMENT))
+    event = first.record("terminated", "2030-01-01", {}, [], None, EDITOR)
+    registry.writer.commit(Commit([first], [_entry(event, "agreement", AGREEMENT)]))
+    before = counts(registry)
+
+    # The second commit, at the same version, is refused whole: no event, no log entry, no key.
+    late = second.record("suspended", "2031", {"extent": "whole"}, [], None, EDITOR)
+    key = IdempotencyRecord("late", EDITOR, "0" * 64, "{}")
+    with pytest.raises(IntegrityError):
+        registry.writer.commit(Commit([second], [_entry(late, "agreement", AGREEMENT)], key))
+    assert counts(registry) == before
+    assert registry.auditor.verify()["ok"] is True
+
+
+def test_events_stored_under_the_store_s_old_module_name_still_load(store_url: str) -> None:
+    registry = bootstrap(Settings(database=store_url))
+    seed(registry)
+    # Stores written before the layout move name their events `registry.store:Record.…`.
+    table = registry.store.recorder.events_table_name  # type: ignore[attr-defined]
+    if registry.config.engine == "postgres":
+        table = f'"{registry.config.schema}".{table}'
+    with registry.database.write() as cursor:
+        changed = cursor.execute(
+            f"UPDATE {table} SET topic = REPLACE(topic, 'registry.log.store:', 'registry.store:')").raw.rowcount
+    assert changed > 0
+    registry.close()
+
+    reopened = bootstrap(Settings(database=store_url))  # a fresh process: nothing cached
+    try:
+        envelope = reopened.append("agreements", AGREEMENT, {"type": "terminated", "valid": "2030-01-01"}, EDITOR)
+        assert envelope["version"] > 1
+        assert reopened.auditor.verify()["ok"] is True
+    finally:
+        reopened.close()
+
+
+def prepared(registry: Registry, record_id: str, valid: str) -> Commit:
+    """A commit that renames an organisation (as of `valid`), made against the record's current version."""
+    record: Record = registry.store.repository.get(record_uuid(record_id))
+    event = record.record("renamed", valid, {"name": f"Renamed as of {valid}"}, [], None, EDITOR)
+    return Commit([record], [_entry(event, "organisation", record_id)])
+
+
+def test_in_a_group_a_conflicting_commit_fails_alone(registry: Registry) -> None:
+    seed(registry)
+    before = counts(registry)
+    # Three commits share one transaction; the second was made against the same version as the first.
+    first, stale, other = (prepared(registry, "frontex", "2030-01-01"), prepared(registry, "frontex", "2031-01-01"),
+                           prepared(registry, "fsb-border-guard-service", "2030-01-01"))
+    group = [_Waiting(first), _Waiting(stale), _Waiting(other)]
+    registry.writer._write_group(group)
+
+    assert isinstance(group[1].error, IntegrityError) and group[1].committed is None
+    stored = [waiting.committed.envelopes[0] for waiting in (group[0], group[2]) if waiting.committed]
+    assert [e["position"] for e in stored] == [before[1] + 1, before[1] + 2]  # gap-free, in order
+    assert counts(registry)[:2] == (before[0] + 2, before[1] + 2)
+    assert registry.reader.view("frontex", dt.date(2030, 6, 1), None)["name"] == "Renamed as of 2030-01-01"
+    assert registry.auditor.verify()["ok"] is True
+
+
+def test_commits_that_arrive_while_one_is_written_share_the_next_transaction(registry: Registry) -> None:
+    records = [f"agency-{n}" for n in range(7)]
+    for record in records:
+        registry.register("organisations", {"id": record, "name": f"Agency {record}"}, EDITOR)
+    writing, release = threading.Event(), threading.Event()
+    apply_views = registry.writer.apply_views
+    catch_up = registry.writer.catch_up_views
+
+    def slow_first(*args: object) -> object:  # the first transaction waits until the others queued
+        writing.set()
+        release.wait(10)
+        return apply_views(*args) if apply_views and args else catch_up()  # type: ignore[misc]
+
+    if apply_views is not None:
+        registry.writer.apply_views = slow_first  # type: ignore[assignment]
+    else:
+        registry.writer.catch_up_views = slow_first
+    stats = registry.writer.stats
+    transactions = stats.transactions
+    first = threading.Thread(target=registry.append, args=(
+        "organisations", records[0], {"type": "renamed", "valid": "2030-01-01", "name": "First"}, EDITOR))
+    first.start()
+    assert writing.wait(10)
+    registry.writer.apply_views, registry.writer.catch_up_views = apply_views, catch_up
+    # Meanwhile a rename of each other organisation arrives.
+    others = [threading.Thread(target=registry.append, args=(
+        "organisations", record, {"type": "renamed", "valid": "2031-01-01", "name": f"Name of {record}"}, EDITOR))
+        for record in records[1:]]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(registry.writer._queue) < len(others) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+
+    # Two transactions: the first commit alone, then every commit that queued behind it.
+    assert stats.transactions - transactions == 2
+    assert registry.auditor.verify()["ok"] is True
+    assert registry.reader.view(records[-1], dt.date(2031, 1, 1), None)["name"] == f"Name of {records[-1]}"
