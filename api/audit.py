@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from api.auth import check_reader
 from api.common import READ, Blueprint, answer, problems, registry, respond
-from api.schemas import MAX_POSITION, Head, Query, Verification
+from api.schemas import MAX_POSITION, Answer, Head, Query, Verification
 from registry.audit.checkpoints import Signer, consistency, inclusion
 from registry.audit.transfer import export_lines
 
@@ -78,13 +78,21 @@ class ConsistencyQuery(Query):
                         metadata={"description": "the newer tree size (default: current)"})
 
 
-HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-INCLUSION = {"type": "object", "required": ["position", "size", "leaf_hash", "hashes"],
-             "properties": {"position": {"type": "integer"}, "size": {"type": "integer"}, "leaf_hash": HEX,
-                            "hashes": {"type": "array", "items": HEX}}}
-CONSISTENCY = {"type": "object", "required": ["from", "to", "hashes"],
-               "properties": {"from": {"type": "integer"}, "to": {"type": "integer"},
-                              "hashes": {"type": "array", "items": HEX}}}
+HEX = validate.Regexp(r"^[0-9a-f]{64}$")
+
+
+class InclusionProof(Answer):
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True, validate=HEX, metadata={"description": "SHA-256(0x00 ‖ event hash)"})
+    hashes = fields.List(fields.String(validate=HEX), required=True,
+                         metadata={"description": "RFC 9162 PATH, innermost sibling first"})
+
+
+class ConsistencyProof(Answer):
+    from_ = fields.Integer(data_key="from", required=True)
+    to = fields.Integer(required=True)
+    hashes = fields.List(fields.String(validate=HEX), required=True, metadata={"description": "RFC 9162 PROOF"})
 
 
 def signer() -> Signer:
@@ -121,7 +129,7 @@ def checkpoint() -> Response:
 @blp.route("/proof/inclusion", methods=["GET"])
 @blp.arguments(InclusionQuery, location="query", as_kwargs=True)
 @blp.doc(summary="RFC 9162 inclusion proof of the event at `position` in the tree of `size`",
-         responses={200: answer("the proof; hashes in hex, innermost first", INCLUSION), **problems(400, *READ)})
+         responses={200: answer("the proof; hashes in hex", InclusionProof), **problems(400, *READ)})
 def inclusion_proof(position: int, size: int | None = None) -> Response:
     check_reader()
     return respond(inclusion(registry().database, position, size))
@@ -130,7 +138,7 @@ def inclusion_proof(position: int, size: int | None = None) -> Response:
 @blp.route("/proof/consistency", methods=["GET"])
 @blp.arguments(ConsistencyQuery, location="query", as_kwargs=True)
 @blp.doc(summary="RFC 9162 consistency proof between the trees of sizes `from` and `to`",
-         responses={200: answer("the proof; hashes in hex", CONSISTENCY), **problems(400, *READ)})
+         responses={200: answer("the proof; hashes in hex", ConsistencyProof), **problems(400, *READ)})
 def consistency_proof(from_: int, to: int | None = None) -> Response:
     check_reader()
     return respond(consistency(registry().database, from_, to))
