@@ -33,6 +33,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/replay.py --events 100000
 	$(BIN)/python bench/feed_latency.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/proofs.py
 
 screenshots: $(BIN)/.installed
 	cd tests/e2e && ../../$(BIN)/python screenshots.py ../../docs/screenshots

@@ -299,6 +299,10 @@ def parser() -> argparse.ArgumentParser:
     project.add_argument("--once", action="store_true", help="catch up once and exit")
     project.add_argument("--no-webhooks", action="store_true", help="do not deliver webhooks in this worker")
     project.set_defaults(run=cmd_project)
+
+    from commandline.audit import install as install_audit  # `audit`, and `verify --file` offline
+
+    install_audit(sub, common, nested)
     return top
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from registry.errors import RegistryError
+from registry.log import merkle
 from registry.log.database import setup_lock
 from registry.service import Registry
 from registry.settings import Settings
@@ -38,6 +39,7 @@ def upgrade(registry: Registry, progress: Callable[[int], object] | None = None)
     """Bring the views to this version's layout and up to the log; returns their position."""
     with setup_lock(registry.config):
         position = registry.projection.upgrade(progress)
+    merkle.backfill(registry.database)  # a store logged before the tree existed gets its tree
     registry.views_current = True
     return position
 

@@ -106,6 +106,10 @@ class Settings:
                                     "seconds a process holds a subscription while delivering")
     webhook_workers: int = _setting(8, "REGISTRY_WEBHOOK_WORKERS", "subscriptions delivered at once per process")
     webhook_tick: float = _setting(0.5, "REGISTRY_WEBHOOK_TICK", "seconds between looks for due retries")
+    signing_key: str = _setting("var/signing.key", "REGISTRY_SIGNING_KEY",
+                                "the Ed25519 key that signs checkpoints (PKCS#8 PEM; made, mode 0600, on first use)")
+    log_origin: str = _setting("cooperation-registry/log", "REGISTRY_LOG_ORIGIN",
+                               "the log's name in its checkpoints and verifier key")
     workers: int = _setting(2, "REGISTRY_WORKERS", "`serve`: worker processes")
     threads: int = _setting(64, "REGISTRY_THREADS", "`serve`: threads per worker")
 

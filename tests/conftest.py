@@ -48,6 +48,13 @@ def _drop_schema(url: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+@pytest.fixture(autouse=True, scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Checkpoints signed in-process use a key of the test run's, never one in var/."""
+    os.environ.setdefault("REGISTRY_SIGNING_KEY", str(tmp_path_factory.mktemp("keys") / "signing.key"))
+    yield
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own."""

@@ -10,6 +10,7 @@ from typing import Any
 from registry.clock import utc_now
 from registry.log import reader
 from registry.log.database import Cursor
+from registry.log.merkle import add_leaves
 from registry.log.reader import GENESIS
 
 __all__ = ["GENESIS", "ChainBroken", "VersionSkipped", "append_imported", "append_to_log", "canonical",
@@ -43,6 +44,7 @@ def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]],
         envelope["hash"] = prev_hash = envelope_hash(envelope)
         stored.append(envelope)
     _insert(cursor, stored)
+    add_leaves(cursor, stored)
     return stored
 
 
@@ -70,6 +72,7 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
             raise ChainBroken(f"position {envelope['position']} does not continue the log at position {position}")
         position, last_hash = envelope["position"], envelope["hash"]
     _insert(cursor, envelopes)
+    add_leaves(cursor, envelopes)
     skipped = cursor.execute(  # each record's version N > 1 follows its version N - 1, logged earlier
         "SELECT e.position, e.record, e.version FROM {event_log} e"
         " LEFT JOIN {event_log} p ON p.record = e.record AND p.version = e.version - 1"

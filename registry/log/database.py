@@ -244,6 +244,9 @@ class Database:
             f"""CREATE TABLE IF NOT EXISTS {{projection_tables}} (
                 version INTEGER PRIMARY KEY, layout INTEGER NOT NULL,
                 load_until {big}, loaded_through TEXT)""",
+            # The Merkle tree over the log (registry.log.merkle): perfect subtree hashes by (level, index).
+            f"""CREATE TABLE IF NOT EXISTS {{merkle_nodes}} (
+                id {big} PRIMARY KEY, hash {"BYTEA" if self.engine == "postgres" else "BLOB"} NOT NULL)""",
         ]
         with self.write() as cursor:
             for statement in statements:

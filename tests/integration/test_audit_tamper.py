@@ -303,11 +303,13 @@ def test_a_forgery_through_both_tables_is_found_only_against_a_kept_head(seeded:
                                                                           store_url: str) -> None:
 
     kept = seeded.reader.head()
-    # The forger removes the last event from the log and from the library, rebuilds the views, and
-    # records the FSB Border Guard Service's establishment again, through the registry itself, in 2008.
+    # The forger removes the last event from the log, the library and the Merkle tree (which the
+    # next append rebuilds from the log), rebuilds the views, and records the FSB Border Guard
+    # Service's establishment again, through the registry itself, in 2008.
     delete_from_library(seeded, 22)
     with seeded.database.write() as cursor:
         cursor.execute("DELETE FROM {event_log} WHERE position = 22")
+        cursor.execute("DELETE FROM {merkle_nodes}")
     seeded.projection.reset()
     forger = bootstrap(Settings(database=store_url))
     try:
