@@ -86,10 +86,10 @@ def _free_name(registry: Any, base: str) -> str:
 def cmd_seed(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from registry.seed import TIMELINE, seed
+    from registry.seed import WRITES, seed
 
     registry = _registry(args, upgrade=True)
-    total = sum(1 + len(events) for *_, events in TIMELINE)
+    total = WRITES
     with tqdm(total=total, desc="seed", unit="write", file=sys.stderr, disable=args.quiet) as bar:
         seed(registry, progress=bar.update)
     print(f"seeded: log at position {registry.reader.head()['position']}")

@@ -148,6 +148,9 @@ TIMELINE: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]] = [
 ]
 
 
+WRITES = sum(1 + len(events) for *_, events in TIMELINE) + len(ESTABLISHMENTS)  # one event each
+
+
 def seed(registry: Registry, progress: Callable[[int], object] | None = None) -> int:
     """Load the seed timeline; idempotent: each write has an idempotency key, so a rerun replays it."""
     count = 0

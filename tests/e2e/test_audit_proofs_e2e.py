@@ -23,9 +23,11 @@ from e2e_harness import Server, _env, free_port
 from registry.audit.proofs import envelope_hash
 from registry.bootstrap import bootstrap
 from registry.log import merkle
+from registry.seed import WRITES
 from registry.settings import Settings
 
 SIGNED = 6  # the readmission agreement's signature, valid 2006
+SEEDED = WRITES  # the seed's events
 
 
 def registry_cli(*args: str, key_file: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -84,16 +86,16 @@ def test_an_auditor_keeps_checkpoints_checks_an_event_and_an_export(served: Serv
     state = tmp_path / "checkpoint.state"
     first = watch(served, vkey, state, key_file)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert state.read_text().splitlines()[:2] == ["cooperation-registry/log", "20"]
+    assert state.read_text().splitlines()[:2] == ["cooperation-registry/log", str(SEEDED)]
 
     # The registry learns of a new agency; after the 201, the checkpoint covers it.
     created = register_agency(served, "eu-asylum-agency", "European Union Agency for Asylum")
     position = served.head_position()
-    assert served.get("/v1/audit/checkpoint").text.splitlines()[1] == str(position) == "21"
+    assert served.get("/v1/audit/checkpoint").text.splitlines()[1] == str(position) == str(SEEDED + 1)
     later = watch(served, vkey, state, key_file)
     assert later.returncode == 0, later.stdout + later.stderr
-    assert "size 21 extends the kept checkpoint of size 20" in later.stdout
-    assert state.read_text().splitlines()[1] == "21"
+    assert f"size {SEEDED + 1} extends the kept checkpoint of size {SEEDED}" in later.stdout
+    assert state.read_text().splitlines()[1] == str(SEEDED + 1)
 
     # One event, checked on its own: its hash and its inclusion in the signed tree.
     event_id = served.all_events()[SIGNED - 1]["id"]
@@ -111,7 +113,7 @@ def test_an_auditor_keeps_checkpoints_checks_an_event_and_an_export(served: Serv
     offline = registry_cli("verify", "--file", str(export), "--checkpoint", str(state), "--key", vkey,
                            key_file=key_file)
     assert offline.returncode == 0, offline.stdout + offline.stderr
-    assert "21 events verified" in offline.stdout
+    assert f"{SEEDED + 1} events verified" in offline.stdout
 
     # An export edited in one event is named by position; a shorter one is refused.
     lines = export.read_text().splitlines(keepends=True)
@@ -120,7 +122,7 @@ def test_an_auditor_keeps_checkpoints_checks_an_event_and_an_export(served: Serv
     (tmp_path / "edited.ndjson").write_text("".join([*lines[:SIGNED - 1], json.dumps(edited) + "\n",
                                                      *lines[SIGNED:]]))
     (tmp_path / "short.ndjson").write_text("".join(lines[:-1]))
-    for name, words in (("edited.ndjson", f"first bad position {SIGNED}"), ("short.ndjson", "20 events")):
+    for name, words in (("edited.ndjson", f"first bad position {SIGNED}"), ("short.ndjson", f"{SEEDED} events")):
         bad = registry_cli("verify", "--file", str(tmp_path / name), "--checkpoint", str(state), "--key", vkey,
                            key_file=key_file)
         assert bad.returncode == 1, bad.stdout + bad.stderr
@@ -195,7 +197,7 @@ def test_a_rewritten_event_is_named_by_verify_and_caught_by_watch(served: Server
     # The forged log is self-consistent and signed, but does not extend the kept checkpoint.
     caught = watch(served, vkey, state, key_file)
     assert caught.returncode == 1, caught.stdout + caught.stderr
-    assert "size 20 does not extend the kept checkpoint of size 20" in caught.stdout
+    assert f"size {SEEDED} does not extend the kept checkpoint of size {SEEDED}" in caught.stdout
     assert state.read_text() == kept  # the evidence is kept
     verified = registry_cli("verify", "--database", served.database, "--quiet", key_file=key_file)
     assert verified.returncode == 1, verified.stdout + verified.stderr
@@ -203,7 +205,7 @@ def test_a_rewritten_event_is_named_by_verify_and_caught_by_watch(served: Server
 
 
 def test_a_forked_log_is_caught_by_watch(served: Server, copy_url: str, key_file: Path, tmp_path: Path) -> None:
-    # An older copy of the store: its log as it stood at 20 events.
+    # An older copy of the store: its log as it stood after the seed.
     export = tmp_path / "at-20.ndjson"
     assert registry_cli("export", "--database", served.database, "-o", str(export), "--quiet",
                         key_file=key_file).returncode == 0
@@ -216,7 +218,7 @@ def test_a_forked_log_is_caught_by_watch(served: Server, copy_url: str, key_file
         vkey = served.get("/v1/audit/key").text.strip()
         assert copy.get("/v1/audit/key").text.strip() == vkey  # the forker holds the key too
 
-        # The original goes on, and the auditor keeps its checkpoint at 21.
+        # The original goes on, and the auditor keeps its checkpoint one event further.
         register_agency(served, "eu-asylum-agency", "European Union Agency for Asylum")
         state = tmp_path / "checkpoint.state"
         assert watch(served, vkey, state, key_file).returncode == 0
@@ -226,7 +228,7 @@ def test_a_forked_log_is_caught_by_watch(served: Server, copy_url: str, key_file
 
         caught = watch(copy, vkey, state, key_file)
         assert caught.returncode == 1, caught.stdout + caught.stderr
-        assert "size 22 does not extend the kept checkpoint of size 21" in caught.stdout
+        assert f"size {SEEDED + 2} does not extend the kept checkpoint of size {SEEDED + 1}" in caught.stdout
         # The same auditor, against the original, is fine.
         assert watch(served, vkey, state, key_file).returncode == 0
     finally:

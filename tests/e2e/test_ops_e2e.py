@@ -68,7 +68,7 @@ def test_one_scrape_counts_the_requests_of_every_worker(served: Server, tmp_path
 def test_one_scrape_counts_the_open_streams_of_every_worker(served: Server) -> None:
     streams = [SSEClient(served.url + "/v1/stream") for _ in range(4)]
     for stream in streams:
-        stream.wait_for_comment("following the log after position 20")
+        stream.wait_for_comment(f"following the log after position {served.head_position()}")
     for _ in range(4):
         assert value(fresh_get(served, "/metrics").text, "registry_sse_streams") == 4
 
@@ -83,7 +83,7 @@ def test_one_scrape_counts_the_open_streams_of_every_worker(served: Server) -> N
 def test_a_server_with_an_open_stream_stops_cleanly_in_under_two_seconds(store_url: str, tmp_path: Path) -> None:
     server = Server(store_url, tmp_path / "logs").start()
     stream = SSEClient(server.url + "/v1/stream")
-    stream.wait_for_comment("following the log after position 20")
+    stream.wait_for_comment(f"following the log after position {server.head_position()}")
     assert server.get("/v1/events").status_code == 200  # a kept-alive connection too
 
     started = time.monotonic()
