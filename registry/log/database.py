@@ -23,7 +23,7 @@ VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeli
                        "record_facets", "evidence", "search"})
 OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
-LAYOUT = 3  # the projection tables' layout; a version of another layout is rebuilt
+LAYOUT = 4  # the projection tables' layout; a version of another layout is rebuilt
 
 
 class Row(tuple):  # type: ignore[type-arg]

@@ -233,7 +233,7 @@ class Reader:
         while True:
             if facet:
                 rows = cursor.execute(
-                    "SELECT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
+                    "SELECT DISTINCT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
                     f" WHERE f.kind = ? AND f.facet = ? AND f.value IN ({','.join('?' * len(values))})"
                     " AND f.record > ? AND r.registered_position <= ? ORDER BY f.record LIMIT ?",
                     (kind, facet, *values, after_id, point.position, CANDIDATES)).all()
