@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from api import audit, feeds, log, ops, records, subscriptions
+from api import audit, feeds, limits, log, ops, records, subscriptions
 from api.errors import register_error_handlers
 from registry.bootstrap import bootstrap, require_current
 from registry.settings import Settings
@@ -66,4 +66,5 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         api.register_blueprint(blueprint)
     ops.install_metrics(app)
     feeds.install(app, settings)
+    limits.install(app, settings)
     return app

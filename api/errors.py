@@ -70,7 +70,10 @@ def from_http_exception(error: HTTPException) -> Response:
     detail = error.description or error.name
     if errors:
         detail = "invalid parameters: " + ", ".join(sorted(errors))
-    return problem(code, error.name, detail, errors, dict(data.get("headers") or {}))
+    headers = dict(data.get("headers") or {})
+    if getattr(error, "valid_methods", None):  # 405 names the methods that work (RFC 9110 section 15.5.6)
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return problem(code, error.name, detail, errors, headers)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -8,6 +8,7 @@ from collections import Counter
 
 from flask import Flask, Response, current_app, g, request
 
+from api.auth import check_reader
 from api.common import Blueprint, registry, respond
 from api.errors import problem
 
@@ -78,8 +79,9 @@ def healthz() -> Response:
 def readyz() -> Response:
     try:
         logged, projected = registry().reader.lag()
-    except Exception as error:  # any store failure means not ready
-        return problem(503, "Not ready", f"the store does not answer: {error}")
+    except Exception:  # any store failure means not ready; the reason goes to the log, not to the caller
+        current_app.logger.warning("readyz: the store does not answer", exc_info=True)
+        return problem(503, "Not ready", "the store does not answer", headers={"Retry-After": "1"})
     bound = current_app.config["READY_LAG"]
     body = {"status": "ready", "log_position": logged, "projected_position": projected, "lag": logged - projected}
     if logged - projected > bound:
@@ -90,6 +92,7 @@ def readyz() -> Response:
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(summary="Prometheus metrics")
 def metrics() -> Response:
+    check_reader()
     logged, projected = registry().reader.lag()
     lines = current_app.extensions["metrics"].lines()
     lines += [

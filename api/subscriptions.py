@@ -35,22 +35,19 @@ def subscribe() -> Response:
 
 
 @blp.route("/subscriptions", methods=["GET"], endpoint="subscriptions")
-@blp.doc(summary="Every subscription, with its delivery status")
+@blp.doc(summary="Your subscriptions (every one, for an admin), with their delivery status")
 def subscriptions() -> Response:
-    require_writer()
-    return respond({"items": registry().webhooks.list()})
+    return respond({"items": registry().webhooks.list(require_writer())})
 
 
 @blp.route("/subscriptions/<subscription_id>", methods=["GET"], endpoint="subscription")
 @blp.doc(summary="A subscription: status, position, failures, last error")
 def subscription(subscription_id: str) -> Response:
-    require_writer()
-    return respond(registry().webhooks.get(subscription_id))
+    return respond(registry().webhooks.get(subscription_id, require_writer()))
 
 
 @blp.route("/subscriptions/<subscription_id>", methods=["DELETE"], endpoint="unsubscribe")
 @blp.doc(summary="End a subscription: nothing more is delivered")
 def unsubscribe(subscription_id: str) -> Response:
-    require_writer()
-    registry().webhooks.end(subscription_id)
+    registry().webhooks.end(subscription_id, require_writer())
     return Response(status=204)

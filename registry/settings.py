@@ -106,6 +106,10 @@ class Settings:
                                     "seconds a process holds a subscription while delivering")
     webhook_workers: int = _setting(8, "REGISTRY_WEBHOOK_WORKERS", "subscriptions delivered at once per process")
     webhook_tick: float = _setting(0.5, "REGISTRY_WEBHOOK_TICK", "seconds between looks for due retries")
+    rate_limit: str = _setting("120 per minute", "REGISTRY_RATE_LIMIT",
+                               "expensive reads (snapshot, timeline, audit, calendar) per client address; `off`: none")
+    request_timeout: float = _setting(10.0, "REGISTRY_REQUEST_TIMEOUT",
+                                      "`serve`: seconds a request's headers and body may take to arrive")
     workers: int = _setting(2, "REGISTRY_WORKERS", "`serve`: worker processes")
     threads: int = _setting(64, "REGISTRY_THREADS", "`serve`: threads per worker")
 

@@ -1,0 +1,98 @@
+"""Limits on what one request may cost: body size (chunked too), expensive reads per client,
+and one audit verification at a time per process (SPEC section 11)."""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, Response
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from limits import parse_many
+
+from api.errors import problem
+from registry.settings import ConfigError, Settings
+
+# Reads that walk much of the store; each costs a share of one per-client budget.
+EXPENSIVE_READS = ("log.snapshot", "log.timeline", "audit.verify", "audit.export", "feeds.calendar",
+                   "answers.changes", "answers.search")
+ONE_AT_A_TIME = ("audit.verify",)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """Wrap the app in the body limit; limit expensive reads (call after the blueprints are registered)."""
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body)  # type: ignore[method-assign]
+    if settings.rate_limit.lower() not in ("", "off"):
+        try:
+            parse_many(settings.rate_limit)
+        except ValueError as error:
+            raise ConfigError(f"REGISTRY_RATE_LIMIT={settings.rate_limit!r}: give e.g. '120 per minute'") from error
+        limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True,
+                          strategy="moving-window")
+        shared = limiter.shared_limit(settings.rate_limit, scope="expensive-reads")
+        for endpoint in EXPENSIVE_READS:
+            if endpoint in app.view_functions:
+                app.view_functions[endpoint] = shared(app.view_functions[endpoint])
+        app.register_error_handler(RateLimitExceeded, too_many)
+    for endpoint in ONE_AT_A_TIME:
+        if endpoint in app.view_functions:
+            app.view_functions[endpoint] = one_at_a_time(app.view_functions[endpoint])
+
+
+def too_many(error: RateLimitExceeded) -> Response:
+    return problem(429, "Too Many Requests",
+                   f"this client has made more expensive reads than allowed ({error.description}); try again later",
+                   headers={"Retry-After": "60"})
+
+
+def one_at_a_time(view: Callable[..., Any]) -> Callable[..., Any]:
+    running = threading.Lock()
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not running.acquire(blocking=False):
+            return problem(429, "Too Many Requests", "a verification is already running here; try again later",
+                           headers={"Retry-After": "5"})
+        try:
+            return view(*args, **kwargs)
+        finally:
+            running.release()
+
+    return guarded
+
+
+class BodyLimit:
+    """A body sent without Content-Length (chunked) is read here, up to the limit: over it is
+    413, a malformed one 400, and the app sees a plain body with its length."""
+
+    def __init__(self, app: Callable[[Environ, StartResponse], Iterable[bytes]], max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self.app(environ, start_response)
+        try:
+            body = environ["wsgi.input"].read(self.max_body + 1)
+        except Exception:  # the server's chunk parser refused the framing, or the client went away
+            return self.refuse(environ, start_response, 400, "Bad Request", "the chunked body is malformed")
+        if len(body) > self.max_body:
+            return self.refuse(environ, start_response, 413, "Content Too Large",
+                               f"the body is larger than {self.max_body} bytes (REGISTRY_MAX_BODY)")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def refuse(environ: Environ, start_response: StartResponse, status: int, title: str,
+               detail: str) -> Iterable[bytes]:
+        response = problem(status, title, detail)
+        response.headers["Connection"] = "close"  # the rest of the body is not read
+        return response(environ, start_response)
