@@ -39,7 +39,7 @@ def install(app: Flask, settings: Settings) -> None:
         shared = limiter.shared_limit(settings.rate_limit, scope="expensive-reads")
         for endpoint in EXPENSIVE_READS:
             if endpoint in app.view_functions:
-                app.view_functions[endpoint] = shared(app.view_functions[endpoint])
+                app.view_functions[endpoint] = shared(app.view_functions[endpoint])  # type: ignore[assignment]
         app.register_error_handler(RateLimitExceeded, too_many)
     for endpoint in ONE_AT_A_TIME:
         if endpoint in app.view_functions:
