@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -66,7 +69,8 @@ def stream(after: int | None = None, **filters: str) -> Response:
         raise BadQuery(f"position {start} is beyond the log's last position {head}", {"after": ["beyond the log"]})
     wanted = EventFilter.of(**{f"{name}s": [filters[name]] for name in ("type", "kind", "record") if name in filters})
     subscription = feed.subscribe(start, wanted, current_app.config["MAX_STREAMS"])
-    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]))
+    body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]),
+                       request.environ.get("gunicorn.socket"))
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -85,22 +89,48 @@ def _resume_point(after: int | None) -> int | None:
 class EventStream:
     """The body of one SSE response: events as they come, a comment when none came for a while."""
 
-    def __init__(self, subscription: Subscription, start: int, heartbeat: float) -> None:
+    def __init__(self, subscription: Subscription, start: int, heartbeat: float,
+                 client: socket.socket | None = None) -> None:
         self.subscription = subscription
         self.start = start
         self.heartbeat = heartbeat
+        self.client = client  # the connection (under gunicorn), looked at for a client that has gone
 
     def __iter__(self) -> Iterator[bytes]:
         yield f"retry: 2000\n: following the log after position {self.start}\n\n".encode()
+        quiet_since = time.monotonic()
         while True:
-            batch = self.subscription.next(self.heartbeat)
+            batch = self.subscription.next(min(self.heartbeat, CLIENT_CHECK))
             if batch is None:  # the server is stopping
                 return
-            yield "".join(map(frame, batch)).encode() if batch else b": heartbeat\n\n"
+            if batch:
+                yield "".join(map(frame, batch)).encode()
+                quiet_since = time.monotonic()
+            elif client_gone(self.client):  # its slot frees now, not at the next heartbeat
+                return
+            elif time.monotonic() - quiet_since >= self.heartbeat:
+                yield b": heartbeat\n\n"
+                quiet_since = time.monotonic()
 
     def close(self) -> None:
         """Called by the server when the response ends or the client has gone."""
         self.subscription.close()
+
+
+CLIENT_CHECK = 1.0  # seconds between looks for a vanished stream client
+
+
+def client_gone(client: socket.socket | None) -> bool:
+    """Whether the peer closed the connection (readable, and nothing to read)."""
+    if client is None:
+        return False
+    try:
+        readable, _, _ = select.select([client], [], [], 0)
+        return bool(readable) and client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 def frame(envelope: Mapping[str, Any]) -> str:

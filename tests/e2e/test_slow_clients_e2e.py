@@ -138,3 +138,19 @@ def test_chunked_bodies_over_the_limit_are_413_and_malformed_ones_400(server: Se
     answer = exchange(server, head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small))
     assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
     assert server.head_position() == before + 1
+
+
+def test_a_vanished_stream_client_frees_its_slot_promptly(store_url: str, tmp_path: Path) -> None:
+    # One stream per worker, heartbeats only every 15 s: a slot must free without waiting for one
+    server = Server(store_url, tmp_path / "logs", env={"REGISTRY_MAX_STREAMS": "1"}).start()
+    try:
+        for _ in range(6):
+            with connect(server) as stream:
+                stream.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: registry\r\n\r\n")
+                first = b""
+                while b"\r\n\r\n" not in first:
+                    first += stream.recv(65536)
+                assert first.startswith(b"HTTP/1.1 200"), first  # 503 while a gone client's slot is held
+            time.sleep(2.0)  # the client has gone; its slot frees within about a second
+    finally:
+        server.stop()
