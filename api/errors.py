@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from api.auth import Forbidden, Unauthorized
 from api.common import UnsupportedBody
+from api.outages import disk_full, outage
 from registry.errors import (
     BadQuery,
     Conflict,
@@ -51,6 +52,8 @@ def problem(status: int, title: str, detail: str, errors: dict[str, Any] | None 
 
 
 def from_registry_error(error: RegistryError) -> Response:
+    if isinstance(error, StoreBusy) and disk_full(error):
+        return outage(error) or problem(507, "Insufficient Storage", "the store has no room left")
     status = next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
     headers = {"Retry-After": "1"} if status == 503 else None
     if status == 401:
@@ -61,6 +64,9 @@ def from_registry_error(error: RegistryError) -> Response:
 def from_http_exception(error: HTTPException) -> Response:
     code = error.code or 500
     if isinstance(error, InternalServerError) and error.original_exception is not None:
+        answer = outage(error.original_exception)
+        if answer is not None:
+            return answer
         log.exception("unhandled error", exc_info=error.original_exception)
         return problem(500, "Internal Server Error", "the server failed; the error is logged")
     data = getattr(error, "data", None) or {}
@@ -82,5 +88,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
+        answer = outage(error)
+        if answer is not None:
+            return answer
         log.exception("unhandled error", exc_info=error)
         return problem(500, "Internal Server Error", "the server failed; the error is logged")

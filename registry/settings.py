@@ -64,6 +64,8 @@ class StoreConfig:
                 POSTGRES_POOL_SIZE=str(self.pool_size),
                 POSTGRES_MAX_OVERFLOW="8",
                 POSTGRES_ENABLE_DB_FUNCTIONS="n",
+                # While PostgreSQL is down, a request waits this long for a connection, then is a 503.
+                POSTGRES_CONNECT_TIMEOUT="2",
             )
             return env
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.sqlite_path}
