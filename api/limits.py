@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import parse_many
@@ -29,6 +30,8 @@ StartResponse = Callable[..., Any]
 def install(app: Flask, settings: Settings) -> None:
     """Wrap the app in the body limit; limit expensive reads (call after the blueprints are registered)."""
     app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body)  # type: ignore[method-assign]
+    if not settings.base_url:
+        guard_host(app)
     if settings.rate_limit.lower() not in ("", "off"):
         try:
             parse_many(settings.rate_limit)
@@ -44,6 +47,29 @@ def install(app: Flask, settings: Settings) -> None:
     for endpoint in ONE_AT_A_TIME:
         if endpoint in app.view_functions:
             app.view_functions[endpoint] = one_at_a_time(app.view_functions[endpoint])
+
+
+HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::([0-9]{1,5}))?")
+
+
+def guard_host(app: Flask) -> None:
+    """Without REGISTRY_BASE_URL, links in feeds and headers are made from the request's Host:
+    a malformed one is a 400, and answers vary by Host so that no shared cache mixes them up."""
+
+    @app.before_request
+    def check_host() -> Response | None:
+        host = request.environ.get("HTTP_HOST")
+        if host is None:
+            return None
+        found = HOST.fullmatch(host)
+        if found is None or (found.group(1) is not None and int(found.group(1)) > 65535):
+            return problem(400, "Bad Request", "the Host header is malformed")
+        return None
+
+    @app.after_request
+    def vary_by_host(response: Response) -> Response:
+        response.vary.add("Host")
+        return response
 
 
 def too_many(error: RateLimitExceeded) -> Response:

@@ -224,3 +224,19 @@ def test_one_verification_at_a_time(app: Flask, client: FlaskClient) -> None:
         worker.join()
         assert guarded() == {"ok": True}
     assert client.get("/v1/audit/verify?projections=false").status_code in (200, 400)
+
+
+def test_without_a_base_url_the_host_is_checked_and_answers_vary_by_it(store_url: str) -> None:
+    app = create_app({"DATABASE": store_url, "FOLLOW_LOG": False})
+    registry = app.extensions["registry"]
+    try:
+        client = app.test_client()
+        for host in ("a b", 'x"><script>', "x/y?z", "evil.example:99999", ""):
+            problem(client.get("/v1/feed.atom", headers={"Host": host}), 400)
+        answer = client.get("/v1/feed.atom", headers={"Host": "registry.example.org:8443"})
+        assert answer.status_code == 200 and "Host" in answer.headers["Vary"]
+        assert b"http://registry.example.org:8443/v1/feed.atom" in answer.data
+        assert client.get("/healthz", headers={"Host": "[::1]:8000"}).status_code == 200
+    finally:
+        registry.feed.close()
+        registry.close()
