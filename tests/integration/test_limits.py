@@ -240,3 +240,35 @@ def test_without_a_base_url_the_host_is_checked_and_answers_vary_by_it(store_url
     finally:
         registry.feed.close()
         registry.close()
+
+
+LONG_NUMBER, LONG_TEXT = "9" * 5000, "a" * 100_000
+
+
+@pytest.mark.parametrize("path", [
+    f"/v1/agreements?cursor={LONG_TEXT}", f"/v1/agreements?limit={LONG_NUMBER}", f"/v1/agreements/{LONG_TEXT}",
+    f"/v1/agreements/{LONG_TEXT}/history", f"/v1/events?after={LONG_NUMBER}", f"/v1/events/{LONG_TEXT}",
+    f"/v1/audit/verify?from={LONG_NUMBER}", f"/v1/feed.atom?page={LONG_NUMBER}", f"/v1/meetings.ics?series={LONG_TEXT}",
+    f"/v1/audit/export?after={LONG_NUMBER}", f"/v1/stream?after={LONG_NUMBER}", f"/v1/agreements?party={LONG_TEXT}",
+    "/v1/agreements?status=%00", "/v1/agreements?known_at=9999-12-31T23:59:59Z",
+])
+def test_long_ids_numbers_and_cursors_are_refused_not_500(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+
+
+def test_long_keys_and_bodies_are_refused_not_500(app: Flask, client: FlaskClient) -> None:
+    before = head(client)
+    writer = app.config["alice"]
+    answers = [
+        client.post(f"{AGREEMENT}/events", headers={**writer, "Idempotency-Key": LONG_TEXT},
+                    json={"type": "terminated", "valid": "2030"}),
+        client.post("/v1/agreements", headers=writer, json={"id": LONG_TEXT, "title": "Too long an id"}),
+        client.post(f"/v1/events/{LONG_TEXT}/corrections", headers=writer, json={"changes": {"a": 1}, "reason": "x"}),
+        client.post("/v1/agreements", headers=writer, data=b"[" * 100_000, content_type="application/json"),
+        client.post("/v1/agreements", headers=writer, data=b'{"id": ' + LONG_NUMBER.encode() + b"}",
+                    content_type="application/json"),
+        client.get("/v1/stream", headers={"Last-Event-ID": LONG_NUMBER}),
+    ]
+    assert all(400 <= answer.status_code < 500 for answer in answers), [a.status_code for a in answers]
+    assert head(client) == before
