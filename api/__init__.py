@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import answers, audit, batch, feeds, log, ops, pages, records, subscriptions
+from api import answers, audit, batch, feeds, limits, log, ops, pages, records, subscriptions
 from api.errors import ProblemApi, register_error_handlers
 from registry.bootstrap import bootstrap, require_current
 from registry.settings import Settings
@@ -69,4 +69,5 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     ops.install_metrics(app)
     feeds.install(app, settings)
     pages.install(app)
+    limits.install(app, settings)
     return app

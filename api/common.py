@@ -117,7 +117,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
+IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 
 
 def if_match() -> int | None:

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from api.auth import Forbidden, Unauthorized
 from api.common import UnsupportedBody
+from api.outages import disk_full, outage
 from api.schemas import Problem
 from registry.errors import (
     BadQuery,
@@ -53,6 +54,8 @@ def problem(status: int, title: str, detail: str, errors: dict[str, Any] | None 
 
 
 def from_registry_error(error: RegistryError) -> Response:
+    if isinstance(error, StoreBusy) and disk_full(error):
+        return outage(error) or problem(507, "Insufficient Storage", "the store has no room left")
     status = next((STATUS[cls] for cls in type(error).__mro__ if cls in STATUS), 400)
     headers = {"Retry-After": "1"} if status == 503 else None
     if status == 401:
@@ -63,6 +66,9 @@ def from_registry_error(error: RegistryError) -> Response:
 def from_http_exception(error: HTTPException) -> Response:
     code = error.code or 500
     if isinstance(error, InternalServerError) and error.original_exception is not None:
+        answer = outage(error.original_exception)
+        if answer is not None:
+            return answer
         log.exception("unhandled error", exc_info=error.original_exception)
         return problem(500, "Internal Server Error", "the server failed; the error is logged")
     data = getattr(error, "data", None) or {}
@@ -72,7 +78,10 @@ def from_http_exception(error: HTTPException) -> Response:
     detail = error.description or error.name
     if errors:
         detail = "invalid parameters: " + ", ".join(sorted(errors))
-    return problem(code, error.name, detail, errors, dict(data.get("headers") or {}))
+    headers = dict(data.get("headers") or {})
+    if getattr(error, "valid_methods", None):  # 405 names the methods that work (RFC 9110 section 15.5.6)
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return problem(code, error.name, detail, errors, headers)
 
 
 class ProblemApi(Api):
@@ -91,5 +100,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
+        answer = outage(error)
+        if answer is not None:
+            return answer
         log.exception("unhandled error", exc_info=error)
         return problem(500, "Internal Server Error", "the server failed; the error is logged")

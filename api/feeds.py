@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -74,7 +77,7 @@ def stream(after: int | None = None, **filters: str) -> Response:
     metrics = current_app.extensions["metrics"]
     metrics.count_streams(feed.streams)
     body = EventStream(subscription, start, float(current_app.config["SSE_HEARTBEAT"]),
-                       on_close=lambda: metrics.count_streams(feed.streams))
+                       request.environ.get("gunicorn.socket"), on_close=lambda: metrics.count_streams(feed.streams))
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -94,24 +97,49 @@ class EventStream:
     """The body of one SSE response: events as they come, a comment when none came for a while."""
 
     def __init__(self, subscription: Subscription, start: int, heartbeat: float,
-                 on_close: Callable[[], None] = lambda: None) -> None:
+                 client: socket.socket | None = None, on_close: Callable[[], None] = lambda: None) -> None:
         self.subscription = subscription
         self.start = start
         self.heartbeat = heartbeat
+        self.client = client  # the connection (under gunicorn), looked at for a client that has gone
         self.on_close = on_close
 
     def __iter__(self) -> Iterator[bytes]:
         yield f"retry: 2000\n: following the log after position {self.start}\n\n".encode()
+        quiet_since = time.monotonic()
         while True:
-            batch = self.subscription.next(self.heartbeat)
+            batch = self.subscription.next(min(self.heartbeat, CLIENT_CHECK))
             if batch is None:  # the server is stopping
                 return
-            yield "".join(map(frame, batch)).encode() if batch else b": heartbeat\n\n"
+            if batch:
+                yield "".join(map(frame, batch)).encode()
+                quiet_since = time.monotonic()
+            elif client_gone(self.client):  # its slot frees now, not at the next heartbeat
+                return
+            elif time.monotonic() - quiet_since >= self.heartbeat:
+                yield b": heartbeat\n\n"
+                quiet_since = time.monotonic()
 
     def close(self) -> None:
         """Called by the server when the response ends or the client has gone."""
         self.subscription.close()
         self.on_close()
+
+
+CLIENT_CHECK = 1.0  # seconds between looks for a vanished stream client
+
+
+def client_gone(client: socket.socket | None) -> bool:
+    """Whether the peer closed the connection (readable, and nothing to read)."""
+    if client is None:
+        return False
+    try:
+        readable, _, _ = select.select([client], [], [], 0)
+        return bool(readable) and client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 def frame(envelope: Mapping[str, Any]) -> str:

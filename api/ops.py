@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.auth import check_reader
 from api.common import READ, Blueprint, answer, problems, registry, respond
 from api.errors import problem
 from api.schemas import Health, Readiness
@@ -134,8 +135,9 @@ def healthz() -> Response:
 def readyz() -> Response:
     try:
         logged, projected = registry().reader.lag()
-    except Exception as error:  # any store failure means not ready
-        return problem(503, "Not ready", f"the store does not answer: {error}")
+    except Exception:  # any store failure means not ready; the reason goes to the log, not to the caller
+        current_app.logger.warning("readyz: the store does not answer", exc_info=True)
+        return problem(503, "Not ready", "the store does not answer", headers={"Retry-After": "1"})
     bound = current_app.config["READY_LAG"]
     body = {"status": "ready", "log_position": logged, "projected_position": projected, "lag": logged - projected}
     if logged - projected > bound:
@@ -148,4 +150,5 @@ def readyz() -> Response:
          responses={200: answer("Prometheus text exposition format", {"type": "string"}, "text/plain"),
                     **problems(*READ)})
 def metrics() -> Response:
+    check_reader()
     return Response(current_app.extensions["metrics"].exposition(), content_type=CONTENT_TYPE)

@@ -39,25 +39,22 @@ def subscribe() -> Response:
 
 
 @blp.route("/subscriptions", methods=["GET"], endpoint="subscriptions")
-@blp.doc(summary="Every subscription, with its delivery status",
+@blp.doc(summary="Your subscriptions (every one, for an admin), with their delivery status",
          responses={200: answer("the subscriptions", Subscriptions), **problems(*WRITER)})
 def subscriptions() -> Response:
-    require_writer()
-    return respond({"items": registry().webhooks.list()})
+    return respond({"items": registry().webhooks.list(require_writer())})
 
 
 @blp.route("/subscriptions/<subscription_id>", methods=["GET"], endpoint="subscription")
 @blp.doc(summary="A subscription: status, position, failures, last error",
          responses={200: answer("the subscription", Subscription), **problems(*WRITER, 404)})
 def subscription(subscription_id: str) -> Response:
-    require_writer()
-    return respond(registry().webhooks.get(subscription_id))
+    return respond(registry().webhooks.get(subscription_id, require_writer()))
 
 
 @blp.route("/subscriptions/<subscription_id>", methods=["DELETE"], endpoint="unsubscribe")
 @blp.doc(summary="End a subscription: nothing more is delivered",
          responses={204: {"description": "ended (ending it again is harmless)"}, **problems(*WRITER, 404)})
 def unsubscribe(subscription_id: str) -> Response:
-    require_writer()
-    registry().webhooks.end(subscription_id)
+    registry().webhooks.end(subscription_id, require_writer())
     return Response(status=204)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from commandline.store_checks import PortBusy, UnusableStore, describe, require_existing, require_free_port
 from events import parse_day, parse_instant
 from registry.errors import RegistryError
 from registry.settings import ConfigError, Settings
@@ -32,14 +34,18 @@ def settings_of(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _registry(args: argparse.Namespace, upgrade: bool = False, any_layout: bool = False) -> Any:
+def _registry(args: argparse.Namespace, upgrade: bool = False, any_layout: bool = False,
+              create: bool = False) -> Any:
     """The registry over the store the arguments name. With `upgrade`, its views are brought to
     this version's layout and up to the log first (a rebuild when the store is older); else
-    a store whose views are in an older layout is refused, unless `any_layout`."""
+    a store whose views are in an older layout is refused, unless `any_layout`. A store that
+    does not exist is refused (UnusableStore) unless `create`."""
     from registry.bootstrap import bootstrap, require_current
     from registry.bootstrap import upgrade as upgrade_views
 
     settings = settings_of(args)
+    if not create:
+        require_existing(settings.store)
     if settings.store.engine == "sqlite":
         folder = os.path.dirname(settings.store.sqlite_path)
         if folder:
@@ -55,7 +61,8 @@ def _registry(args: argparse.Namespace, upgrade: bool = False, any_layout: bool 
 def cmd_serve(args: argparse.Namespace) -> int:
     from commandline.serve import serve
 
-    registry = _registry(args, upgrade=True)
+    require_free_port(args.host, args.port)  # a busy port fails before the success line
+    registry = _registry(args, upgrade=True, create=True)
     seeded = 0
     if registry.reader.head()["position"] == 0:
         from registry.seed import seed
@@ -88,16 +95,15 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     from registry.seed import WRITES, seed
 
-    registry = _registry(args, upgrade=True)
-    total = WRITES
-    with tqdm(total=total, desc="seed", unit="write", file=sys.stderr, disable=args.quiet) as bar:
+    registry = _registry(args, upgrade=True, create=True)
+    with tqdm(total=WRITES, desc="seed", unit="write", file=sys.stderr, disable=quiet(args)) as bar:
         seed(registry, progress=bar.update)
     print(f"seeded: log at position {registry.reader.head()['position']}")
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    registry = _registry(args, any_layout=True)
+    registry = _registry(args, any_layout=True, create=True)
     if args.action == "create":
         print(registry.tokens.create(args.name, args.role))
     elif args.action == "list":
@@ -127,7 +133,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     registry = _registry(args, any_layout=True)
     logged, _ = registry.reader.lag()
-    with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+    with tqdm(total=logged, desc="rebuild", unit="event", file=sys.stderr, disable=quiet(args)) as bar:
         version, position = registry.projection.rebuild(progress=bar.update, workers=args.workers)
     print(f"rebuilt views from {position} events; projection version {version} is active")
     return 0
@@ -158,11 +164,14 @@ def cmd_project(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if args.hash is not None and (args.start is None or not HASH.fullmatch(args.hash)):
+        raise CommandError("--hash takes the 64-hex hash of the position given with --from (a kept receipt)")
+    start = args.start or 1
     registry = _registry(args)
     head = registry.reader.head()["position"]
-    total = (args.to or head) - args.start + 1
-    with tqdm(total=max(total, 0), desc="verify", unit="event", file=sys.stderr, disable=args.quiet) as bar:
-        report = registry.auditor.verify(args.start, args.to, args.hash, not args.no_projections, bar.update)
+    total = (args.to or head) - (1 if args.hash else start) + 1  # with a receipt, the log is checked from 1
+    with tqdm(total=max(total, 0), desc="verify", unit="event", file=sys.stderr, disable=quiet(args)) as bar:
+        report = registry.auditor.verify(start, args.to, args.hash, not args.no_projections, bar.update)
     if report["ok"]:
         print(f"ok: {report['checked']} events verified up to position {args.to or report['head']['position']}"
               f" (head hash {report['head']['hash']}); projections {report['projections']}")
@@ -182,7 +191,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         with tqdm(total=max(head - args.after, 0), desc="export", unit="event", file=sys.stderr,
-                  disable=args.quiet or not args.output) as bar:
+                  disable=quiet(args) or not args.output) as bar:
             for line in export_lines(registry.database, args.after, args.source, bar.update):
                 out.write(line)
     finally:
@@ -213,14 +222,22 @@ def cmd_import(args: argparse.Namespace) -> int:
             yield from handle
 
     check_file(read())  # a bad file is refused before the store is even opened
-    registry = _registry(args, upgrade=True)
+    registry = _registry(args, upgrade=True, create=True)
 
-    with tqdm(desc="import", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+    with tqdm(desc="import", unit="event", file=sys.stderr, disable=quiet(args)) as bar:
         result = import_lines(registry.store, read, bar.update)
-    with tqdm(desc="views", unit="event", file=sys.stderr, disable=args.quiet) as bar:
+    with tqdm(desc="views", unit="event", file=sys.stderr, disable=quiet(args)) as bar:
         registry.projection.refresh(bar.update)
     print(f"imported {result['written']} events, skipped {result['skipped']} already present")
     return 0
+
+
+HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def quiet(args: argparse.Namespace) -> bool:
+    """No progress bar with --quiet, nor when standard error is not a terminal."""
+    return bool(args.quiet) or not sys.stderr.isatty()
 
 
 def _workers(text: str) -> int:
@@ -275,7 +292,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=cmd_rebuild)
 
     verify = sub.add_parser("verify", parents=[common], help="audit the log: exit 0 when intact, 1 otherwise")
-    verify.add_argument("--from", dest="start", type=int, default=1, help="first position to check")
+    verify.add_argument("--from", dest="start", type=int, default=None, help="first position to check (default 1)")
     verify.add_argument("--to", type=int, help="last position to check (default: the head)")
     verify.add_argument("--hash", help="a kept receipt: the hash of position --from; the whole log up to it is checked")
     verify.add_argument("--no-projections", action="store_true", help="skip replaying the log against the views")
@@ -310,12 +327,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (CommandError, RegistryError) as error:
+    except (CommandError, RegistryError, UnusableStore, PortBusy) as error:
         print(f"registry {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # the store could not be reached, and the like
+        unusable = describe(error)
+        if unusable:
+            print(f"registry {args.command}: {unusable}", file=sys.stderr)
+            return 2
         print(f"registry {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
 

@@ -8,6 +8,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from commandline import server_hooks
+from commandline.worker import worker_class
 from registry.settings import Settings
 
 
@@ -46,7 +47,8 @@ def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -
         **server_hooks.HOOKS,  # shared metrics, orderly worker exit (commandline/server_hooks.py)
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        # gthread, but a request is read whole (within REGISTRY_REQUEST_TIMEOUT) before a thread takes it
+        "worker_class": worker_class(settings.request_timeout or 10.0, settings.max_body),
         "threads": threads,
         "timeout": 60,
         "graceful_timeout": 10,

@@ -88,11 +88,11 @@ def meeting_status(view: View, as_of: dt.date) -> str | None:
     """The status as of a day: `in_progress` inside a held interval, `overdue` past a plan."""
     status = view.get("status")
     if status == "held" and view.get("held"):
-        held = ValidTime.parse(view["held"])
+        held = ValidTime.stored(view["held"])
         if held.is_interval and (held.upper is None or as_of <= held.upper):
             return "in_progress"
     if status == "scheduled" and view.get("planned"):
-        planned = ValidTime.parse(view["planned"])
+        planned = ValidTime.stored(view["planned"])
         if planned.upper is not None and planned.upper < as_of:
             return "overdue"
     return status

@@ -71,7 +71,7 @@ def read_log(envelopes: Iterable[Mapping[str, Any]]) -> Knowledge:
                 Fact(
                     id=event_id,
                     type=knowledge.envelopes[event_id]["type"],
-                    valid=ValidTime.parse(effective["valid"]),
+                    valid=ValidTime.stored(effective["valid"]),
                     data=effective["data"],
                     position=knowledge.envelopes[event_id]["position"],
                 )

@@ -10,6 +10,7 @@ from marshmallow import validate
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab and newlines, and DEL
 MAX_DEPTH = 16
+MAX_TEXT = 10_000  # characters of one text field
 NOT_BLANK = validate.Regexp(r"\S", error="must not be blank")
 
 
@@ -19,7 +20,9 @@ def text_problems(value: Any, path: str = "body", depth: int = 0) -> dict[str, l
         return {path: [f"nested deeper than {MAX_DEPTH} levels"]}
     problems: dict[str, list[str]] = {}
     if isinstance(value, str):
-        if CONTROL.search(value):
+        if len(value) > MAX_TEXT:
+            problems[path] = [f"is longer than {MAX_TEXT} characters"]
+        elif CONTROL.search(value):
             problems[path] = ["holds a control character"]
         else:
             try:

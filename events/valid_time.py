@@ -28,6 +28,10 @@ from edtf.parser.parser_classes import (
 ACCEPTED_POINTS = (Date, DateAndTime, Season, Level2Season, UncertainOrApproximate, Unspecified, OneOfASet)
 
 
+MAX_LENGTH = 100  # characters of a `valid` value
+MAX_SET_MEMBERS = 32  # members of an EDTF set [a,b,..] or {a,b,..}
+
+
 class InvalidValidTime(ValueError):
     """The text is not an EDTF value the registry accepts."""
 
@@ -56,8 +60,19 @@ class ValidTime(NamedTuple):
 
     @classmethod
     def parse(cls, text: object) -> ValidTime:
+        """A new value, within the limits (SPEC section 11). Raises InvalidValidTime."""
         if not isinstance(text, str) or not text.strip():
             raise InvalidValidTime("must be an EDTF string such as 2006, 2011-05 or 2018-04-04/2018-04-05")
+        text = text.strip()
+        if len(text) > MAX_LENGTH:
+            raise InvalidValidTime(f"must be at most {MAX_LENGTH} characters")
+        if text[:1] in "[{" and text.count(",") >= MAX_SET_MEMBERS:
+            raise InvalidValidTime(f"an EDTF set may have at most {MAX_SET_MEMBERS} members")
+        return _parse(text)
+
+    @classmethod
+    def stored(cls, text: str) -> ValidTime:
+        """A value the log already holds, read whatever its length (the limits apply to new ones)."""
         return _parse(text.strip())
 
     @classmethod

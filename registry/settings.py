@@ -64,6 +64,8 @@ class StoreConfig:
                 POSTGRES_POOL_SIZE=str(self.pool_size),
                 POSTGRES_MAX_OVERFLOW="8",
                 POSTGRES_ENABLE_DB_FUNCTIONS="n",
+                # While PostgreSQL is down, a request waits this long for a connection, then is a 503.
+                POSTGRES_CONNECT_TIMEOUT="2",
             )
             return env
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.sqlite_path}
@@ -110,6 +112,10 @@ class Settings:
                                 "the Ed25519 key that signs checkpoints (PKCS#8 PEM; made, mode 0600, on first use)")
     log_origin: str = _setting("cooperation-registry/log", "REGISTRY_LOG_ORIGIN",
                                "the log's name in its checkpoints and verifier key")
+    rate_limit: str = _setting("120 per minute", "REGISTRY_RATE_LIMIT",
+                               "expensive reads (snapshot, timeline, audit, calendar) per client address; `off`: none")
+    request_timeout: float = _setting(10.0, "REGISTRY_REQUEST_TIMEOUT",
+                                      "`serve`: seconds a request's headers and body may take to arrive")
     workers: int = _setting(2, "REGISTRY_WORKERS", "`serve`: worker processes")
     threads: int = _setting(64, "REGISTRY_THREADS", "`serve`: threads per worker")
 

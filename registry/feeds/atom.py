@@ -23,6 +23,7 @@ from lxml import etree
 
 from events import CATALOGUE
 from registry.errors import NotFound
+from registry.feeds.text import fit
 from registry.log.database import Database
 from registry.log.reader import EventFilter, last_position, read_committed
 
@@ -105,14 +106,14 @@ def _entry(generator: FeedGenerator, envelope: Mapping[str, Any], base_url: str)
     entry = generator.add_entry(order="append")
     entry.id(f"{event_url}#{envelope['position']}")
     valid = f" ({envelope['valid']})" if envelope.get("valid") else ""
-    entry.title(f"{record}: {type_}{valid}")
+    entry.title(fit(f"{record}: {type_}{valid}"))
     entry.updated(_time(envelope["recorded_at"]))
     entry.published(_time(envelope["recorded_at"]))
-    entry.author(name=envelope.get("actor") or "registry")
+    entry.author(name=fit(envelope.get("actor") or "registry"))
     entry.category(term=f"registry.{kind}.{type_}", label=f"{kind} {type_}")
     entry.link(href=f"{base_url}/v1/{CATALOGUE.kinds[kind].collection}/{record}", rel="alternate",
                type="application/json")
-    entry.summary(_summary(envelope))
+    entry.summary(fit(_summary(envelope)))
     entry.content(src=event_url)
 
 

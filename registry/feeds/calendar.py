@@ -22,6 +22,7 @@ from icalendar import Calendar, Event
 
 from events import ValidTime, meeting_status
 from registry.errors import NotFound
+from registry.feeds.text import fit
 from registry.log.store import record_uuid
 from registry.views.reader import SERIES_KINDS, Reader
 
@@ -42,8 +43,8 @@ def meetings_calendar(reader: Reader, base_url: str, series: str | None = None) 
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("name", title)
-    calendar.add("x-wr-calname", title)
+    calendar.add("name", fit(title))
+    calendar.add("x-wr-calname", fit(title))
     for view in _meetings(reader):
         if series is not None and view["series"] != series:
             continue
@@ -71,7 +72,7 @@ def _event(reader: Reader, view: Mapping[str, Any], base_url: str) -> Event | No
     if status == "overdue":  # read as of the end of time every plan has passed: judge it as of today
         status = meeting_status({**view, "status": "scheduled"}, dt.datetime.now(dt.UTC).date())
     view = {**view, "status": status}
-    valid = ValidTime.parse(when)
+    valid = ValidTime.stored(when)
     envelopes = reader.record_envelopes(view["id"])
     first, last = (dt.datetime.fromisoformat(e["recorded_at"]) for e in (envelopes[0], envelopes[-1]))
     event = Event()
@@ -81,17 +82,17 @@ def _event(reader: Reader, view: Mapping[str, Any], base_url: str) -> Event | No
     event.add("last-modified", last)
     event.add("sequence", view["version"])
     event.add("status", STATUS.get(view["status"] or "", "TENTATIVE"))
-    event.add("summary", view["title"])
+    event.add("summary", fit(view["title"]))
     event.add("dtstart", valid.lower)
-    if valid.upper is not None:
+    if valid.upper is not None and valid.upper < dt.date.max:  # DTEND is exclusive: none past year 9999
         event.add("dtend", valid.upper + dt.timedelta(days=1))
     uncertain = not valid.is_interval and valid.upper != valid.lower
     event.add("transp", "TRANSPARENT" if uncertain else "OPAQUE")
     if view.get("place"):
-        event.add("location", view["place"])
+        event.add("location", fit(view["place"]))
     event.add("url", f"{base_url}/v1/meetings/{view['id']}")
-    event.add("categories", [view["series"]])
-    event.add("description", _description(view, valid, uncertain))
+    event.add("categories", [fit(view["series"])])
+    event.add("description", fit(_description(view, valid, uncertain)))
     return event
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -10,6 +11,9 @@ from urllib.parse import urlsplit
 from registry.errors import Invalid
 
 __all__ = ["Target", "check_target", "is_public"]
+
+UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")  # spaces and control characters, CR and LF among them
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ def check_target(url: str, allow_private: bool) -> Target:
     def refuse(reason: str) -> Invalid:
         return Invalid(f"the webhook URL cannot be used: {reason}", {"url": [reason]})
 
+    if UNSAFE.search(url):
+        raise refuse("must not hold spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -58,7 +64,21 @@ def check_target(url: str, allow_private: bool) -> Target:
 
 
 def is_public(address: str) -> bool:
+    """Whether an address is globally routable, and so is any IPv4 address an IPv6 one carries
+    (IPv4-mapped, IPv4-compatible, 6to4, NAT64, Teredo)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if not (ip.is_global and not ip.is_multicast):
+        return False
+    return all(is_public(str(inner)) for inner in embedded_ipv4(ip))
+
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found = [inner for inner in (ip.ipv4_mapped, ip.sixtofour) if inner is not None]
+    if ip.teredo is not None:
+        found += list(ip.teredo)
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if int(ip) >> 32 == 0 or any(ip in network for network in NAT64):  # IPv4-compatible ::a.b.c.d, NAT64
+        found.append(low32)
+    return found

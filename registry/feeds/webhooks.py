@@ -20,12 +20,14 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from events import CATALOGUE
 from events.ids import RECORD_ID_PATTERN, is_event_id
+from events.text import text_problems
 from registry.clock import utc_now
 from registry.errors import Invalid, NotFound
 from registry.feeds.targets import check_target
 from registry.log.chain import canonical
 from registry.log.database import Database
 from registry.log.reader import EventFilter, last_position
+from registry.tokens import Principal
 
 PUBLIC_FIELDS = ("id", "url", "types", "kinds", "records", "status", "position", "failures", "delivered",
                  "last_error", "last_error_at", "last_delivered_at", "next_attempt_at", "created_at",
@@ -71,6 +73,10 @@ class Webhooks:
         """A new subscription, with its secret (shown only here). Raises Invalid."""
         if not isinstance(body, Mapping):
             raise Invalid("the body must be a JSON object", {"body": ["not an object"]})
+        problems = text_problems(body)
+        if problems:
+            raise Invalid("the subscription cannot be made as given",
+                          {path.removeprefix("body."): reasons for path, reasons in problems.items()})
         fingerprint = hashlib.sha256(canonical(["subscribe", dict(body)])).hexdigest()
         if idempotency_key:
             replay = self._replay(actor, idempotency_key, fingerprint)
@@ -139,23 +145,37 @@ class Webhooks:
             raise NotFound(f"no subscription {subscription_id!r}")
         return dict(zip(row.keys(), row, strict=True))
 
-    def get(self, subscription_id: str) -> dict[str, Any]:
-        """What a subscriber may see of a subscription (not its secret). Raises NotFound."""
-        return public(self.row(subscription_id))
+    def get(self, subscription_id: str, viewer: Principal | None = None) -> dict[str, Any]:
+        """What a subscriber may see of a subscription (not its secret). Raises NotFound, also when
+        `viewer` is given and is neither its creator nor an admin."""
+        row = self.row(subscription_id)
+        if viewer is not None and not may_see(viewer, row):
+            raise NotFound(f"no subscription {subscription_id!r}")
+        return public(row)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, viewer: Principal | None = None) -> list[dict[str, Any]]:
+        """Every subscription, or those `viewer` may see: its own, or all for an admin."""
         with self.database.read() as cursor:
-            rows = cursor.execute("SELECT * FROM {webhook_subscriptions} ORDER BY created_at, id").all()
+            if viewer is None or viewer.role == "admin":
+                rows = cursor.execute("SELECT * FROM {webhook_subscriptions} ORDER BY created_at, id").all()
+            else:
+                rows = cursor.execute("SELECT * FROM {webhook_subscriptions} WHERE created_by = ?"
+                                      " ORDER BY created_at, id", (viewer.name,)).all()
         return [public(dict(zip(row.keys(), row, strict=True))) for row in rows]
 
-    def end(self, subscription_id: str) -> dict[str, Any]:
+    def end(self, subscription_id: str, viewer: Principal | None = None) -> dict[str, Any]:
         """End a subscription: nothing more is delivered. Ending it twice is harmless. Raises NotFound."""
+        self.get(subscription_id, viewer)
         with self.database.write() as cursor:
             cursor.execute(
                 "UPDATE {webhook_subscriptions} SET status = 'ended', ended_at = ? WHERE id = ? AND status != 'ended'",
                 (utc_now(), subscription_id),
             )
         return self.get(subscription_id)
+
+
+def may_see(viewer: Principal, row: Mapping[str, Any]) -> bool:
+    return viewer.role == "admin" or row["created_by"] == viewer.name
 
 
 def public(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -134,7 +134,7 @@ class Reader:
                 item["retracted_by"] = knowledge.retracted_by[event_id]
             if envelope["type"] != "registered":
                 effective = knowledge.effective[event_id]
-                valid = ValidTime.parse(effective["valid"])
+                valid = ValidTime.stored(effective["valid"])
                 item["certainty"] = valid.certainty(point.day)
                 if state == "corrected":
                     item["effective"] = {"valid": valid.text, **valid.bounds(), "data": effective["data"]}
@@ -263,8 +263,8 @@ class Reader:
                 held.append(view)
             elif view["status"] == "scheduled":
                 upcoming.append(view)
-        last = max(held, key=lambda m: (ValidTime.parse(m["held"]).lower, m["ordinal"] or 0), default=None)
-        following = min(upcoming, key=lambda m: ValidTime.parse(m["planned"]).lower, default=None)
+        last = max(held, key=lambda m: (ValidTime.stored(m["held"]).lower, m["ordinal"] or 0), default=None)
+        following = min(upcoming, key=lambda m: ValidTime.stored(m["planned"]).lower, default=None)
         ordinals = [m["ordinal"] for m in held if m["ordinal"]]
         return {
             "held": len(held),

@@ -36,7 +36,7 @@ def world_fact(envelope: Mapping[str, Any]) -> Fact | None:
     """The envelope as a fact, or None for a registration, correction or retraction."""
     if envelope["type"] in ("registered", "corrected", "retracted"):
         return None
-    return Fact(envelope["id"], envelope["type"], ValidTime.parse(envelope["valid"]), envelope["data"],
+    return Fact(envelope["id"], envelope["type"], ValidTime.stored(envelope["valid"]), envelope["data"],
                 envelope["position"])
 
 

@@ -246,3 +246,20 @@ def test_year_zero_is_an_invalid_valid_time(text: str) -> None:
 def test_non_ascii_digits_are_not_edtf() -> None:
     with pytest.raises(InvalidValidTime):
         ValidTime.parse("２００６")
+
+
+def test_valid_times_are_bounded_and_refused_before_parsing() -> None:
+    import time
+
+    from events.valid_time import MAX_LENGTH
+
+    for text in ("[" + ",".join(["2019-01-01"] * 3000) + "]", "[" + ",".join(["2019"] * 33) + "]",
+                 "2019-01-01/" + "2019-01-01" * 10):
+        started = time.perf_counter()
+        with pytest.raises(InvalidValidTime):
+            ValidTime.parse(text)
+        assert time.perf_counter() - started < 0.05
+    assert len("[" + ",".join(["2019"] * 19) + "]") <= MAX_LENGTH
+    assert ValidTime.parse("[" + ",".join(["2019"] * 19) + "]").lower.isoformat() == "2019-01-01"
+    # a value the log already holds is read whatever its length
+    assert ValidTime.stored("[" + ",".join(["2019"] * 40) + "]").upper is not None

@@ -1,0 +1,131 @@
+"""The command line as a new user meets it: a mistyped store, a bad receipt, a busy port,
+an unreachable database — each one clear line and exit 2, and nothing created."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import socket
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import psycopg
+import pytest
+from e2e_harness import cli, free_port
+
+from registry.bootstrap import bootstrap
+from registry.settings import Settings
+
+
+def schema_tables(url: str) -> int:
+    base, _, schema = url.partition("?schema=")
+    with psycopg.connect(base) as conn:
+        return int(conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+                                (schema,)).fetchone()[0])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("command", [["verify"], ["snapshot"], ["rebuild"], ["export"], ["project", "--once"]])
+def test_commands_refuse_a_store_that_does_not_exist_and_create_nothing(
+        store_url: str, tmp_path: Path, command: list[str]) -> None:
+    done = cli(*command, database=store_url)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert len(done.stderr.splitlines()) == 1 and "no store" in done.stderr, done.stderr
+    assert "ok" not in done.stdout
+    if store_url.startswith("postgresql"):
+        assert schema_tables(store_url) == 0
+    else:
+        assert not Path(store_url).exists() and list(Path(store_url).parent.iterdir()) == []
+
+
+def test_serve_seed_import_and_token_may_create_the_store(store_url: str) -> None:
+    done = cli("token", "create", "--name", "first", "--role", "admin", database=store_url)
+    assert done.returncode == 0, done.stderr
+    assert cli("verify", "--quiet", database=store_url).stdout.startswith("ok: 0 events")
+
+
+@pytest.fixture
+def seeded(store_url: str) -> str:
+    done = cli("seed", "--quiet", database=store_url)
+    assert done.returncode == 0, done.stderr
+    return store_url
+
+
+def test_a_malformed_receipt_or_one_without_from_is_a_usage_error(seeded: str) -> None:
+    registry = bootstrap(Settings(database=seeded))
+    kept = str(registry.reader.head()["hash"])
+    registry.close()
+    for args in (["--hash", kept], ["--from", "20", "--hash", kept[:10]], ["--from", "20", "--hash", kept + "0"],
+                 ["--from", "20", "--hash", kept.upper().replace("A", "G")]):
+        done = cli("verify", *args, "--quiet", database=seeded)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1 and "--hash" in done.stderr
+    assert cli("verify", "--from", "20", "--hash", kept, "--quiet", database=seeded).returncode == 0
+
+
+def run_on_a_terminal(args: list[str]) -> str:
+    """Run `registry ARGS` with standard error on a pseudo-terminal; return what it wrote there."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal 120 wide
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    process = subprocess.Popen([sys.executable, "-m", "commandline", *args], stdout=subprocess.DEVNULL,
+                               stderr=terminal, env=env)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=120)
+    os.close(controller)
+    return output.decode(errors="replace")
+
+
+def test_progress_bars_show_on_a_terminal_only_with_the_right_total(seeded: str) -> None:
+    # Not a terminal: no bar
+    assert cli("verify", "--from", "5", database=seeded).stderr == ""
+    # A terminal: a bar over the 16 events from position 5 to the head at 20
+    shown = run_on_a_terminal(["verify", "--from", "5", "--database", seeded])
+    assert "16/16" in shown, shown
+    registry = bootstrap(Settings(database=seeded))
+    kept = str(registry.reader.head()["hash"])
+    registry.close()
+    shown = run_on_a_terminal(["verify", "--from", "20", "--hash", kept, "--database", seeded])
+    assert "20/20" in shown, shown  # a receipt checks the log from position 1
+
+
+def test_unusable_stores_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    not_a_store = tmp_path / "notes.sqlite"
+    not_a_store.write_text("these are my notes, not a registry\n" * 100)
+    cases = {
+        "postgresql://postgres@127.0.0.1:1/test": "PostgreSQL",
+        str(not_a_store): "SQLite",
+        str(tmp_path): "no store",  # a folder
+    }
+    for database, expected in cases.items():
+        done = cli("verify", "--quiet", database=database, timeout=60)
+        assert done.returncode == 2, (database, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and expected in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not_a_store.read_text().startswith("these are my notes")
+    done = cli("seed", "--quiet", database="postgresql://postgres@127.0.0.1:1/test", timeout=60)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and "PostgreSQL" in done.stderr
+
+
+def test_serve_on_a_busy_port_fails_before_its_success_line(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = cli("serve", "--host", "127.0.0.1", "--port", str(port), database=str(tmp_path / "r.sqlite"),
+                   timeout=60)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Cooperation Registry at" not in done.stdout and "token" not in done.stdout
+    assert len(done.stderr.splitlines()) == 1 and str(port) in done.stderr
