@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from api import create_app
-from registry.seed import seed
-
 AGREEMENT = "ru-eu-readmission-agreement"
-
-
-@pytest.fixture
-def client(store_url: str) -> Iterator[tuple[FlaskClient, dict[str, str]]]:
-    app = create_app({"DATABASE": store_url, "FOLLOW_LOG": False})
-    registry = app.extensions["registry"]
-    seed(registry)
-    token = registry.tokens.create("editor", "editor")
-    yield app.test_client(), {"Authorization": f"Bearer {token}"}
-    registry.close()
 
 
 def head(client: FlaskClient) -> Any:
