@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 from e2e_harness import Server, cli, free_port
-from feeds_support import Receiver
+from support.receiver import Receiver
 
 AGREEMENT = "/v1/agreements/ru-eu-readmission-agreement/events"
 OUTAGE = 8.0  # seconds PostgreSQL stays down
