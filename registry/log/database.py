@@ -23,7 +23,7 @@ VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeli
                        "record_facets", "evidence", "search"})
 OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
-LAYOUT = 4  # the projection tables' layout; a version of another layout is rebuilt
+LAYOUT = 5  # the projection tables' layout; a version of another layout is rebuilt
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -311,6 +311,8 @@ class Database:
             f"""CREATE INDEX IF NOT EXISTS timeline{v}_order
                 ON {{timeline}} (valid_lower, COALESCE(valid_upper, {OPEN_END}), position)""",
             f"CREATE INDEX IF NOT EXISTS evidence{v}_lookup ON {{evidence}} (record, sys_to, position)",
+            f"""CREATE INDEX IF NOT EXISTS evidence{v}_order
+                ON {{evidence}} (record, valid_lower, COALESCE(valid_upper, {OPEN_END}), position)""",
             *self._search_indexes(v),
         ):
             cursor.execute(statement)

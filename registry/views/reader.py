@@ -27,6 +27,7 @@ from registry.views.tables import tracked_position
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")
 CANDIDATES = 200  # record ids read at a time for a list
+EVIDENCE = 100  # the latest certain events a view shows as its evidence
 # Statuses a view takes as of a day from the status it stores (a meeting past its plan is overdue).
 STORED_STATUS = {("meeting", "overdue"): ("scheduled",), ("meeting", "in_progress"): ("held",),
                  ("meeting", "scheduled"): ("scheduled",), ("meeting", "held"): ("held",)}
@@ -195,12 +196,13 @@ class Reader:
         return view
 
     def _evidence(self, cursor: Cursor, record_id: str, point: Point) -> builtins.list[dict[str, Any]]:
-        """The certain world events folded into the view, in valid order."""
+        """The certain world events folded into the view, in valid order: the latest EVIDENCE of them
+        (a record's history has them all), read backwards along an index, whatever the history's length."""
         rows = cursor.execute(
             "SELECT item FROM {evidence} WHERE record = ? AND sys_to > ? AND sys_from <= ? AND certain_day <= ?"
-            " ORDER BY valid_lower, COALESCE(valid_upper, 10000000), position",
-            (record_id, point.position, point.position, point.day.toordinal())).all()
-        return [orjson.loads(row[0]) for row in rows]
+            f" ORDER BY valid_lower DESC, COALESCE(valid_upper, {OPEN_END}) DESC, position DESC LIMIT ?",
+            (record_id, point.position, point.position, point.day.toordinal(), EVIDENCE)).all()
+        return [orjson.loads(row[0]) for row in reversed(rows)]
 
     def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, parties: frozenset[str] | None,
                     limit: int | None, after_id: str | None) -> tuple[builtins.list[dict[str, Any]], bool]:

@@ -107,3 +107,25 @@ def test_the_streamed_snapshot_is_the_snapshot(app_registry: tuple[FlaskClient, 
     head, collections = registry.reader.snapshot_views(dt.date(2013, 1, 1), dt.datetime.fromisoformat(known_at),
                                                        page=3)
     assert {**head, "records": {name: list(views) for name, views in collections}} == expected
+
+
+def test_a_view_shows_the_latest_hundred_events_as_evidence_and_history_all(
+        app_registry: tuple[FlaskClient, Registry, dict[str, str]]) -> None:
+    http, registry, auth = app_registry
+    # An agency renamed on 150 successive days: every rename is a certain event folded into its view.
+    writes: list[dict[str, Any]] = [{"op": "register", "collection": "organisations",
+                                     "body": {"id": "renamed-agency", "name": "Agency"}}]
+    days = [dt.date(2000, 1, 1) + dt.timedelta(days=n) for n in range(150)]
+    writes += [{"op": "append", "collection": "organisations", "id": "renamed-agency",
+                "body": {"type": "renamed", "valid": day.isoformat(), "name": f"Agency {n}"}}
+               for n, day in enumerate(days)]
+    assert http.post("/v1/batch", json={"writes": writes}, headers=auth).status_code == 201
+
+    view = http.get("/v1/organisations/renamed-agency", query_string={"as_of": "2001-01-01"}).get_json()
+    assert [item["valid"] for item in view["evidence"]] == [day.isoformat() for day in days[-100:]]
+    assert view["name"] == "Agency 149"
+    # As of an earlier day, the latest hundred certain by then.
+    earlier = http.get("/v1/organisations/renamed-agency", query_string={"as_of": "2000-02-19"}).get_json()
+    assert [item["valid"] for item in earlier["evidence"]] == [day.isoformat() for day in days[:50]]
+    history = http.get("/v1/organisations/renamed-agency/history", query_string={"as_of": "2001-01-01"}).get_json()
+    assert len(history["items"]) == 151
