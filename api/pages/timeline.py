@@ -23,10 +23,23 @@ def rows(reader: Reader, query: PageQuery) -> list[dict[str, Any]]:
     """
     records = _records(reader, query)
     if query.known_at is None:
-        found = reader.timeline(query.get("from"), query.get("to"), kind=query.get("kind"), type=query.get("type"),
-                                record=next(iter(records)) if records and len(records) == 1 else None)["items"]
+        one = next(iter(records)) if records and len(records) == 1 else None
+        found = every_event(reader, query.get("from"), query.get("to"), kind=query.get("kind"),
+                            type=query.get("type"), record=one)
         return found if records is None else [item for item in found if item["record"] in records]
     return _as_known(reader, query, records)
+
+
+def every_event(reader: Reader, start: dt.date | None, end: dt.date | None, **filters: Any) -> list[dict[str, Any]]:
+    """The reader's timeline, every page of it: the page's table counts its rows and pages them itself."""
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = reader.timeline(start, end, limit=1000, after=after, **filters)
+        found += page["items"]
+        if page["next"] is None:
+            return found
+        after = page["next"]
 
 
 def shape(shown: list[dict[str, Any]], day: dt.date) -> list[dict[str, Any]]:
@@ -76,7 +89,7 @@ def _as_known(reader: Reader, query: PageQuery, records: set[str] | None) -> lis
     """The timeline as the registry knew it at `known_at`: each record's history read at that instant."""
     kind, event_type = query.get("kind"), query.get("type")
     start, end = query.get("from"), query.get("to")
-    ids = dict.fromkeys(item["record"] for item in reader.timeline(None, None, kind=kind)["items"])
+    ids = dict.fromkeys(item["record"] for item in every_event(reader, None, None, kind=kind))
     found = []
     for record_id in ids:
         if records is not None and record_id not in records:

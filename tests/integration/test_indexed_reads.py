@@ -129,3 +129,15 @@ def test_a_view_shows_the_latest_hundred_events_as_evidence_and_history_all(
     assert [item["valid"] for item in earlier["evidence"]] == [day.isoformat() for day in days[:50]]
     history = http.get("/v1/organisations/renamed-agency/history", query_string={"as_of": "2001-01-01"}).get_json()
     assert len(history["items"]) == 151
+
+
+def test_the_timeline_page_counts_every_event_beyond_the_reader_s_first_page(
+        app_registry: tuple[FlaskClient, Registry, dict[str, str]]) -> None:
+    http, registry, auth = app_registry
+    assert http.post("/v1/batch", json={"writes": agreements(200)}, headers=auth).status_code == 201
+    total = len(every_page(http, "/v1/timeline", {}, 1000))
+    assert total > 200
+    last = -(-total // 100)
+    shown = http.get("/timeline", query_string={"page": last})
+    assert shown.status_code == 200
+    assert http.get("/timeline", query_string={"page": last + 1}).status_code == 400
