@@ -27,7 +27,7 @@ from registry.views.tables import tracked_position
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")
 CANDIDATES = 200  # record ids read at a time for a list
-EVIDENCE = 100  # the latest certain events a view shows as its evidence
+EVIDENCE = 20  # the latest certain events a view shows as its evidence
 # Statuses a view takes as of a day from the status it stores (a meeting past its plan is overdue).
 STORED_STATUS = {("meeting", "overdue"): ("scheduled",), ("meeting", "in_progress"): ("held",),
                  ("meeting", "scheduled"): ("scheduled",), ("meeting", "held"): ("held",)}

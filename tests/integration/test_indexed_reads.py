@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from api import create_app
 from registry.seed import seed
 from registry.service import Registry
+from registry.views.reader import EVIDENCE
 
 EDITOR = "registry-editor"
 
@@ -109,7 +110,7 @@ def test_the_streamed_snapshot_is_the_snapshot(app_registry: tuple[FlaskClient, 
     assert {**head, "records": {name: list(views) for name, views in collections}} == expected
 
 
-def test_a_view_shows_the_latest_hundred_events_as_evidence_and_history_all(
+def test_a_view_shows_its_latest_events_as_evidence_and_history_all(
         app_registry: tuple[FlaskClient, Registry, dict[str, str]]) -> None:
     http, registry, auth = app_registry
     # An agency renamed on 150 successive days: every rename is a certain event folded into its view.
@@ -122,11 +123,11 @@ def test_a_view_shows_the_latest_hundred_events_as_evidence_and_history_all(
     assert http.post("/v1/batch", json={"writes": writes}, headers=auth).status_code == 201
 
     view = http.get("/v1/organisations/renamed-agency", query_string={"as_of": "2001-01-01"}).get_json()
-    assert [item["valid"] for item in view["evidence"]] == [day.isoformat() for day in days[-100:]]
+    assert [item["valid"] for item in view["evidence"]] == [day.isoformat() for day in days[-EVIDENCE:]]
     assert view["name"] == "Agency 149"
-    # As of an earlier day, the latest hundred certain by then.
+    # As of an earlier day, the latest certain by then.
     earlier = http.get("/v1/organisations/renamed-agency", query_string={"as_of": "2000-02-19"}).get_json()
-    assert [item["valid"] for item in earlier["evidence"]] == [day.isoformat() for day in days[:50]]
+    assert [item["valid"] for item in earlier["evidence"]] == [day.isoformat() for day in days[50 - EVIDENCE:50]]
     history = http.get("/v1/organisations/renamed-agency/history", query_string={"as_of": "2001-01-01"}).get_json()
     assert len(history["items"]) == 151
 
