@@ -25,6 +25,8 @@ import requests
 from e2e_harness import Server, cli, free_port
 from support.receiver import Receiver
 
+from registry.seed import WRITES
+
 AGREEMENT = "/v1/agreements/ru-eu-readmission-agreement/events"
 OUTAGE = 8.0  # seconds PostgreSQL stays down
 
@@ -77,7 +79,7 @@ def test_a_full_disk_is_507_the_store_stays_intact(small_disk: Path, tmp_path: P
         shutil.copy(path, roomy)
     done = cli("verify", "--quiet", database=str(roomy / "registry.sqlite"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith(f"ok: {20 + len(acknowledged)} events")
+    assert done.stdout.startswith(f"ok: {WRITES + len(acknowledged)} events")
 
 
 # PostgreSQL stopped and restarted under write load
