@@ -74,7 +74,7 @@ class Reader:
             if row is None or row[1] > point.position:
                 raise NotFound(f"no record {record_id!r}" + (" known at that time" if row else ""))
             state = self._state(cursor, record_id, point, row[2])
-            return self._view(cursor, record_id, str(row[0]), point, state, row[3])
+            return self._view(cursor, record_id, str(row[0]), point, state, row[3], row[2])
 
     def list(self, collection: str, as_of: dt.date | None, known_at: dt.datetime | None, *,
              status: str | None = None, party: str | None = None, limit: int = 100,
@@ -176,8 +176,8 @@ class Reader:
         ).one()
         return orjson.loads(row[0])  # type: ignore[no-any-return]
 
-    def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point,
-              state: dict[str, Any] | None = None, version: int | None = None) -> dict[str, Any]:
+    def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point, state: dict[str, Any] | None = None,
+              version: int | None = None, last_day: int | None = None) -> dict[str, Any]:
         state = state or self._state(cursor, record_id, point)
         if version is None:
             version = log.record_version(cursor, record_id, point.position)
@@ -192,16 +192,21 @@ class Reader:
         }
         if kind in SERIES_KINDS:
             view["meetings"] = self._meetings(cursor, record_id, point)
-        view["evidence"] = self._evidence(cursor, record_id, point)
+        view["evidence"] = self._evidence(cursor, record_id, point, last_day)
         return view
 
-    def _evidence(self, cursor: Cursor, record_id: str, point: Point) -> builtins.list[dict[str, Any]]:
+    def _evidence(self, cursor: Cursor, record_id: str, point: Point,
+                  last_day: int | None) -> builtins.list[dict[str, Any]]:
         """The certain world events folded into the view, in valid order: the latest EVIDENCE of them
-        (a record's history has them all), read backwards along an index, whatever the history's length."""
+        (a record's history has them all). Read backwards along an index from the day, or from the
+        record's last day as known at the point if earlier (an event certain by then began by then),
+        so the cost does not grow with the history."""
+        bound = point.day.toordinal() if last_day is None else min(point.day.toordinal(), int(last_day))
         rows = cursor.execute(
-            "SELECT item FROM {evidence} WHERE record = ? AND sys_to > ? AND sys_from <= ? AND certain_day <= ?"
+            "SELECT item FROM {evidence} WHERE record = ? AND valid_lower <= ? AND certain_day <= ?"
+            " AND sys_to > ? AND sys_from <= ?"
             f" ORDER BY valid_lower DESC, COALESCE(valid_upper, {OPEN_END}) DESC, position DESC LIMIT ?",
-            (record_id, point.position, point.position, point.day.toordinal(), EVIDENCE)).all()
+            (record_id, bound, point.day.toordinal(), point.position, point.position, EVIDENCE)).all()
         return [orjson.loads(row[0]) for row in reversed(rows)]
 
     def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, parties: frozenset[str] | None,
@@ -212,7 +217,7 @@ class Reader:
             state = self._state(cursor, record_id, point, found[2])
             if not state["has_world"]:
                 continue
-            view = self._view(cursor, record_id, kind, point, state, found[3])
+            view = self._view(cursor, record_id, kind, point, state, found[3], found[2])
             if status is not None and view["status"] != status:
                 continue
             if parties is not None and not in_party(view, parties):
