@@ -46,6 +46,10 @@ class Blueprint(flask_smorest.Blueprint):
         super().__init__(*args, **kwargs)
         self._prepare_doc_cbks.append(self._errors_as_problems)
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        # One instance for every request: webargs would build a schema class afresh each time.
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     @staticmethod
     def _errors_as_problems(doc: dict[str, Any], doc_info: Any, **kwargs: Any) -> dict[str, Any]:
         responses = doc.get("responses", {})

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -155,7 +155,7 @@ class Registry:
         for attempt in range(ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-            staged = Staged()
+            staged = Staged(kinds=self.reader.record_kinds(_batch_records(given["writes"])))
             writes = [self._batch_write(index, write, actor, staged) for index, write in enumerate(given["writes"])]
             outcome = {"items": [write.outcome for write in writes]}
             records = list({id(write.record): write.record for write in writes}.values())
@@ -489,6 +489,15 @@ def _remembered(key: Mapping[str, Any] | None, outcome: Mapping[str, Any]) -> Id
     if not key:
         return None
     return IdempotencyRecord(key["key"], key["actor"], key["fingerprint"], json.dumps(outcome))
+
+
+def _batch_records(writes: list[Mapping[str, Any]]) -> Iterator[str]:
+    """The records a batch registers or appends to, looked up all at once before its writes are checked."""
+    for write in writes:
+        if write["op"] == "append":
+            yield write["id"]
+        elif write["op"] == "register" and isinstance(write["body"].get("id"), str):
+            yield write["body"]["id"]
 
 
 def _in_batch(error: RegistryError, index: int) -> RegistryError:

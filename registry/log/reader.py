@@ -7,7 +7,7 @@ decoded; positions are gap-free and given in commit order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +130,17 @@ def record_kind(cursor: Cursor, record_id: str) -> str | None:
     """The kind a record was registered as, or None when there is no such record."""
     kind = cursor.execute("SELECT kind FROM {event_log} WHERE record = ? AND version = 1", (record_id,)).scalar()
     return str(kind) if kind else None
+
+
+def record_kinds(cursor: Cursor, record_ids: Sequence[str]) -> dict[str, str]:
+    """The kind of each of the records that exist, by id (a page of ids a query)."""
+    kinds: dict[str, str] = {}
+    for start in range(0, len(record_ids), 500):
+        page = record_ids[start:start + 500]
+        rows = cursor.execute("SELECT record, kind FROM {event_log} WHERE version = 1 AND record IN"
+                              f" ({', '.join('?' * len(page))})", page).all()
+        kinds.update((str(record), str(kind)) for record, kind in rows)
+    return kinds
 
 
 def record_version(cursor: Cursor, record_id: str, upto: int) -> int | None:

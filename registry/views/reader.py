@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -369,6 +369,13 @@ class Reader:
             return None
         with self.database.read() as cursor:
             return log.record_kind(cursor, record_id)
+
+    def record_kinds(self, record_ids: Iterable[str]) -> dict[str, str | None]:
+        """The kind of each record, None for those that do not exist, in one read."""
+        wanted = sorted({record_id for record_id in record_ids if is_record_id(record_id)})
+        with self.database.read() as cursor:
+            found = log.record_kinds(cursor, wanted)
+        return {record_id: found.get(record_id) for record_id in wanted}
 
     def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
         with self.database.read() as cursor:
