@@ -42,8 +42,6 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL=None,  # /docs is served by api.pages from vendored Swagger UI
         API_SPEC_OPTIONS={
             "info": {"description": "An event-sourced, bitemporal registry of cooperation between parties."},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -38,13 +38,14 @@ class Parser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """Every error an operation documents is a problem+json answer; none is flask-smorest's own."""
+    """Every error an operation documents is a problem+json answer, none flask-smorest's own; every
+    operation that may refuse a request for its token names the bearer scheme as its `security`."""
 
     ARGUMENTS_PARSER = Parser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._prepare_doc_cbks.append(self._errors_as_problems)
+        self._prepare_doc_cbks += [self._errors_as_problems, self._bearer_where_refused_without]
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
         # One instance for every request: webargs would build a schema class afresh each time.
@@ -57,6 +58,17 @@ class Blueprint(flask_smorest.Blueprint):
         for status, response in list(responses.items()):
             if isinstance(response, str):  # a reference to flask-smorest's error response, e.g. for a bad query
                 responses[status] = problems(int(status))[int(status)]
+        return doc
+
+    @staticmethod
+    def _bearer_where_refused_without(doc: dict[str, Any], doc_info: Any, **kwargs: Any) -> dict[str, Any]:
+        """403 documented: an editor's or admin's token is needed; 401 alone: a token is taken, and
+        needed only when reads are closed. So /docs sends the token given with each try."""
+        statuses = {int(status) for status in doc_info.get("manual_doc", {}).get("responses", {})}
+        if 403 in statuses:
+            doc["security"] = [{"bearer": []}]
+        elif 401 in statuses:
+            doc["security"] = [{}, {"bearer": []}]
         return doc
 
 

@@ -2,7 +2,7 @@
 
 Every page reads through the registry's reader (no HTTP round trips), takes the query
 parameters of its API counterpart plus `as_of` and `known_at`, and keeps those two in
-every link. JavaScript only enhances (the timeline's zoom and pan; Swagger UI on
+every link. JavaScript only enhances (the timeline's zoom and pan; RapiDoc on
 /docs); every page works without it. All assets are vendored under static/.
 """
 
@@ -33,7 +33,7 @@ HINTS = {
 
 
 def install(app: Flask) -> None:
-    """Serve the pages (and /docs from vendored Swagger UI) in this app."""
+    """Serve the pages (and /docs from vendored RapiDoc) in this app."""
     from api.pages import answers, views  # noqa: F401  (routes)
 
     app.register_blueprint(blp)

@@ -42,7 +42,7 @@ def main(target: Path) -> None:
                         if name == "timeline":
                             page.wait_for_selector("#timeline-chart[data-ready=true] .vis-item")
                         if name == "docs":
-                            page.wait_for_selector("#swagger-ui .opblock")
+                            page.wait_for_selector("rapi-doc .endpoint-head")
                         page.screenshot(path=str(target / f"{name}.png"), full_page=name != "docs")
                         print(target / f"{name}.png")
                     if seen.elsewhere:

@@ -127,6 +127,19 @@ def test_every_error_is_documented_as_a_problem(document: Any) -> None:
     assert "Error" not in document["components"]["schemas"]  # flask-smorest's own error shape, never sent
 
 
+def test_every_operation_says_whether_it_takes_a_bearer_token(document: Any) -> None:
+    writer, optional = [{"bearer": []}], [{}, {"bearer": []}]
+    for path, method, operation in operations(document):
+        where = f"{method.upper()} {path}"
+        if method != "get" or path.startswith("/v1/subscriptions"):
+            assert operation["security"] == writer, where
+        elif path in ("/healthz", "/readyz"):
+            assert "security" not in operation, where
+        else:
+            assert operation["security"] == optional, where  # needed only with REGISTRY_READ_AUTH=on
+    assert document["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+
+
 def test_every_success_names_its_media_type_and_json_its_schema(document: Any) -> None:
     media: dict[str, str] = {}
     csv: set[str] = set()
