@@ -39,8 +39,8 @@ BATCH_EVENTS = 500
 LIST_SIZES = (500, 50_000)
 
 APPEND_LUA = """
-local counter, records, tid = 0, %(per_thread)d, 0
-local serial = 0
+local counter, records, serial = 0, %(per_thread)d, 0
+tid = 0  -- a global: setup() gives each wrk thread its own, so threads append to records of their own
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
@@ -57,7 +57,8 @@ end
 """
 
 BATCH_LUA = """
-local counter, tid, serial = 0, 0, 0
+local counter, serial = 0, 0
+tid = 0  -- a global, set per wrk thread by setup()
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
