@@ -256,3 +256,26 @@ def test_views_stored_in_an_earlier_layout_are_rebuilt_by_the_upgrade_step(
         assert reopened.reader.view(AGREEMENT, dt.date(2030, 6, 1), None)["status"] == "terminated"
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("old_tables", ["dropped", "kept"])
+def test_a_process_that_read_before_a_rebuild_elsewhere_reads_the_new_version(
+        store_url: str, registry: Registry, instants: list[dt.datetime], monkeypatch: pytest.MonkeyPatch,
+        old_tables: str) -> None:
+    """Another process rebuilds: this one's next view reads the version now active, whether the old
+    one's tables are gone or (in the moment between the switch and their drop) still there."""
+    reader = registry.reader
+    assert reader.view(AGREEMENT, dt.date(2030, 1, 1), None)["status"] != "terminated"
+    other = bootstrap(Settings(database=store_url))
+    try:
+        if old_tables == "kept":
+            monkeypatch.setattr(other.projection, "drop", lambda version: None)
+        assert other.projection.rebuild()[0] == 2
+        other.append("agreements", AGREEMENT, {"type": "terminated", "valid": "2029-01-01"}, EDITOR)
+    finally:
+        other.close()
+    assert ("records_v1" in projection_tables(registry)) is (old_tables == "kept")
+    view = reader.view(AGREEMENT, dt.date(2030, 1, 1), None)
+    assert view["status"] == "terminated"
+    assert view["evidence"][-1]["type"] == "terminated"
+    assert reader.view(AGREEMENT, dt.date(2030, 1, 1), instants[-1])["status"] != "terminated"
