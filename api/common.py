@@ -8,6 +8,7 @@ from typing import Any
 import flask_smorest
 import orjson
 from flask import Response, current_app, json, request
+from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
 
 from api.schemas import Problem
@@ -28,13 +29,33 @@ CAUSES = {
     503: "the store is busy or not ready; retry later",
 }
 READ = (401,)
+QUERIES_KEPT = 1024  # parsed query strings remembered per process
 WRITE = (400, 401, 403, 413, 415, 422, 503)
 
 
 class Parser(FlaskParser):
+    """Parses query strings, remembering the last QUERIES_KEPT it parsed well: a query schema's
+    answer depends on the query string alone, and reads repeat theirs."""
+
     DEFAULT_VALIDATION_STATUS = 400
     # Let the schemas' own `unknown = RAISE` apply: an unknown query parameter is a 400.
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._parsed: dict[tuple[int, bytes], dict[str, Any]] = {}
+
+    def parse(self, argmap: Any, req: Any = None, *, location: str | None = None, **kwargs: Any) -> Any:
+        if location != "query" or not isinstance(argmap, Schema) or kwargs.get("validate"):
+            return super().parse(argmap, req, location=location, **kwargs)
+        key = (id(argmap), request.query_string)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            parsed = super().parse(argmap, req, location=location, **kwargs)
+            if len(self._parsed) >= QUERIES_KEPT:
+                self._parsed.clear()
+            self._parsed[key] = parsed
+        return dict(parsed)
 
 
 class Blueprint(flask_smorest.Blueprint):

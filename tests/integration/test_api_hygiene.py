@@ -89,3 +89,22 @@ def test_an_unprintable_idempotency_key_is_refused(client: tuple[FlaskClient, di
                          headers={**auth, "Idempotency-Key": "two words"})
     refused(http, response, 422, "Idempotency-Key")
     assert head(http) == before
+
+
+def test_a_query_string_answers_the_same_each_time_it_is_asked(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    """Parsed query strings are remembered: a repeat answers as the first did, a bad one is refused
+    every time, and another query string is parsed afresh."""
+    http, _ = client
+    path = f"/v1/agreements/{AGREEMENT}"
+    for _ in range(2):
+        refused(http, http.get(path, query_string={"as_of": "2006-13-01"}), 400, "as_of")
+        refused(http, http.get("/v1/agreements", query_string={"limit": "0"}), 400, "limit")
+    signed_then = http.get(path, query_string={"as_of": "2006-06-01"}).get_json()
+    in_force = http.get(path, query_string={"as_of": "2008-01-01"}).get_json()
+    assert signed_then["as_of"] == "2006-06-01" and in_force["as_of"] == "2008-01-01"
+    assert signed_then["status"] != in_force["status"]
+    again = http.get(path, query_string={"as_of": "2006-06-01"}).get_json()
+    assert again.pop("known_at") >= signed_then.pop("known_at")  # default: now
+    assert again == signed_then
+    assert len(http.get("/v1/agreements", query_string={"limit": "1"}).get_json()["items"]) == 1
+    assert len(http.get("/v1/agreements", query_string={"limit": "2"}).get_json()["items"]) == 2
