@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,8 @@ from registry.views.tables import NAME, tracked_position
 
 MAX_PAGE = 1000
 SERIES_KINDS = ("body", "dialogue")
-CANDIDATES = 200  # record ids read at a time for a list
+CANDIDATES = 200  # record ids read at a time for a list, at most
+IDS = 400  # record ids one statement reads views of, at most (two parameters each: under SQLite's old 999)
 EVIDENCE = 20  # the latest certain events a view shows as its evidence
 # Statuses a view takes as of a day from the status it stores (a meeting past its plan is overdue).
 STORED_STATUS = {("meeting", "overdue"): ("scheduled",), ("meeting", "in_progress"): ("held",),
@@ -223,7 +224,8 @@ class Reader:
 
     @staticmethod
     def _lookup(cursor: Cursor, record_id: str, point: Point) -> Any:
-        """(kind, registered position, last day, version) of a record as known at the point, in one query."""
+        """(kind, registered position, last day, version) of a record as known at the point, in one query
+        (for one record, plainer and quicker than `_lookups`)."""
         return cursor.execute(
             "SELECT r.kind, r.registered_position,"
             " (SELECT last_day FROM {head_days} WHERE record = r.id AND sys_from <= ?"
@@ -231,6 +233,22 @@ class Reader:
             " (SELECT version FROM {event_log} WHERE record = r.id AND position <= ?"
             "  ORDER BY position DESC LIMIT 1)"
             " FROM {records} r WHERE r.id = ?", (point.position, point.position, record_id)).one()
+
+    @staticmethod
+    def _lookups(cursor: Cursor, record_ids: Sequence[str], point: Point) -> dict[str, tuple[Any, ...]]:
+        """`_lookup` of each of the records that exist, by id, in one query (per IDS of them)."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for page in _pages(record_ids):
+            rows = cursor.execute(
+                "SELECT r.id, r.kind, r.registered_position,"
+                " (SELECT last_day FROM {head_days} WHERE record = r.id AND sys_from <= ?"
+                "  ORDER BY sys_from DESC LIMIT 1),"
+                " (SELECT version FROM {event_log} WHERE record = r.id AND position <= ?"
+                "  ORDER BY position DESC LIMIT 1)"
+                f" FROM {{records}} r WHERE r.id IN ({', '.join('?' * len(page))})",
+                (point.position, point.position, *page)).all()
+            found.update((row[0], tuple(row)[1:]) for row in rows)
+        return found
 
     def _kind_at(self, cursor: Cursor, record_id: str, point: Point) -> str:
         row = cursor.execute(
@@ -248,10 +266,22 @@ class Reader:
         row = cursor.execute(
             "SELECT state FROM {view_segments} WHERE record = ? AND valid_from <= ? AND sys_from <= ?"
             " AND sys_to > ? ORDER BY valid_from DESC, sys_from DESC LIMIT 1",
-            (record_id, point.day.toordinal() if last_day is None else min(point.day.toordinal(), int(last_day)),
-             point.position, point.position),
-        ).one()
+            (record_id, _bound(point, last_day), point.position, point.position)).one()
         return orjson.loads(row[0])  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _states(cursor: Cursor, bounds: dict[str, int], point: Point) -> dict[str, dict[str, Any]]:
+        """Each record's state as of its bound (`_bound`) as known at the point, by id: the segment with
+        the latest (valid_from, sys_from), one index probe a record, in one query (per IDS records)."""
+        states: dict[str, dict[str, Any]] = {}
+        for page in _pages(list(bounds)):
+            rows = cursor.execute(
+                f"WITH c (id, bound) AS (VALUES {', '.join(['(?, ?)'] * len(page))})"
+                " SELECT c.id, (SELECT state FROM {view_segments} WHERE record = c.id AND valid_from <= c.bound"
+                "  AND sys_from <= ? AND sys_to > ? ORDER BY valid_from DESC, sys_from DESC LIMIT 1) FROM c",
+                (*_pairs(page, bounds), point.position, point.position)).all()
+            states.update((row[0], orjson.loads(row[1])) for row in rows)
+        return states
 
     def _view(self, cursor: Cursor, record_id: str, kind: str, point: Point, state: dict[str, Any] | None = None,
               version: int | None = None, last_day: int | None = None,
@@ -259,20 +289,31 @@ class Reader:
         state = state or self._state(cursor, record_id, point)
         if version is None:
             version = log.record_version(cursor, record_id, point.position)
-        fields = dict(state["view"])
-        status = fields.pop("status")
-        if kind == "meeting":
-            status = meeting_status({**fields, "status": status}, point.day)
-        view = {
-            "id": record_id, "kind": kind, "status": status, "version": version or 0,
-            "as_of": point.day.isoformat(), "known_at": point.known_at,
-            "uncertain": state["uncertain"], **fields,
-        }
+        view = _fields(record_id, kind, point, state, version)
         if kind in SERIES_KINDS:
-            view["meetings"] = self._meetings(cursor, record_id, point)
+            view["meetings"] = self._meetings(cursor, [record_id], point)[record_id]
         view["evidence"] = (self._evidence(cursor, record_id, point, last_day) if evidence is None
                             else evidence[::-1])
         return view
+
+    def _views(self, cursor: Cursor, kind: str, record_ids: Sequence[str],
+               point: Point) -> builtins.list[dict[str, Any]]:
+        """The views `_view` gives of those of the kind's records (known at the point) that have a world,
+        in order: in a few queries, however many records."""
+        found = self._lookups(cursor, record_ids, point)
+        bounds = {record_id: _bound(point, found[record_id][2]) for record_id in record_ids}
+        states = self._states(cursor, bounds, point)
+        alive = [record_id for record_id in record_ids if states[record_id]["has_world"]]
+        evidence = self._evidence_of(cursor, {record_id: bounds[record_id] for record_id in alive}, point)
+        meetings = self._meetings(cursor, alive, point) if kind in SERIES_KINDS else {}
+        views = []
+        for record_id in alive:
+            view = _fields(record_id, kind, point, states[record_id], found[record_id][3])
+            if kind in SERIES_KINDS:
+                view["meetings"] = meetings[record_id]
+            view["evidence"] = evidence.get(record_id, [])
+            views.append(view)
+        return views
 
     def _evidence(self, cursor: Cursor, record_id: str, point: Point,
                   last_day: int | None) -> builtins.list[dict[str, Any]]:
@@ -280,86 +321,95 @@ class Reader:
         (a record's history has them all). Read backwards along an index from the day, or from the
         record's last day as known at the point if earlier (an event certain by then began by then),
         so the cost does not grow with the history."""
-        bound = point.day.toordinal() if last_day is None else min(point.day.toordinal(), int(last_day))
         rows = cursor.execute(
             "SELECT item FROM {evidence} WHERE record = ? AND valid_lower <= ? AND certain_day <= ?"
             " AND sys_to > ? AND sys_from <= ?"
             f" ORDER BY valid_lower DESC, COALESCE(valid_upper, {OPEN_END}) DESC, position DESC LIMIT ?",
-            (record_id, bound, point.day.toordinal(), point.position, point.position, EVIDENCE)).all()
+            (record_id, _bound(point, last_day), point.day.toordinal(), point.position, point.position,
+             EVIDENCE)).all()
         return [orjson.loads(row[0]) for row in reversed(rows)]
+
+    @staticmethod
+    def _evidence_of(cursor: Cursor, bounds: dict[str, int],
+                     point: Point) -> dict[str, builtins.list[dict[str, Any]]]:
+        """`_evidence` of each record, from its bound, by id (none for a record without), in one query
+        (per IDS records): its rows numbered in `_evidence`'s order, the first EVIDENCE kept. Unlike
+        `_evidence`, this reads all of a record's rows up to its bound."""
+        evidence: dict[str, builtins.list[dict[str, Any]]] = {}
+        for page in _pages(list(bounds)):
+            rows = cursor.execute(
+                f"WITH c (id, bound) AS (VALUES {', '.join(['(?, ?)'] * len(page))})"
+                " SELECT record, item FROM (SELECT e.record, e.item, ROW_NUMBER() OVER (PARTITION BY e.record"
+                f"  ORDER BY e.valid_lower DESC, COALESCE(e.valid_upper, {OPEN_END}) DESC, e.position DESC) AS n"
+                "  FROM c JOIN {evidence} e ON e.record = c.id WHERE e.valid_lower <= c.bound"
+                "  AND e.certain_day <= ? AND e.sys_to > ? AND e.sys_from <= ?) AS latest"
+                " WHERE n <= ? ORDER BY record, n DESC",
+                (*_pairs(page, bounds), point.day.toordinal(), point.position, point.position, EVIDENCE)).all()
+            for record_id, item in [tuple(r) for r in rows]:
+                evidence.setdefault(record_id, []).append(orjson.loads(item))
+        return evidence
 
     def _collection(self, cursor: Cursor, kind: str, point: Point, status: str | None, parties: frozenset[str] | None,
                     limit: int | None, after_id: str | None) -> tuple[builtins.list[dict[str, Any]], bool]:
         items: builtins.list[dict[str, Any]] = []
-        for record_id in self._candidates(cursor, kind, point, status, parties, after_id or ""):
-            found = self._lookup(cursor, record_id, point)
-            state = self._state(cursor, record_id, point, found[2])
-            if not state["has_world"]:
-                continue
-            view = self._view(cursor, record_id, kind, point, state, found[3], found[2])
-            if status is not None and view["status"] != status:
-                continue
-            if parties is not None and not in_party(view, parties):
-                continue
-            if limit is not None and len(items) == limit:
-                return items, True
-            items.append(view)
-        return items, False
+        after, rounds = after_id or "", 0
+        while True:
+            # Candidates for the rest of the page and one more (is there a next page?), an eighth more for
+            # those the filters drop, and twice as many at each further round (they dropped more).
+            wanted = CANDIDATES if limit is None else limit - len(items) + 1
+            size = min(CANDIDATES, (wanted + wanted // 8 + 1) << rounds)
+            record_ids = self._candidates(cursor, kind, point, status, parties, after, size)
+            for view in self._views(cursor, kind, record_ids, point):
+                if status is not None and view["status"] != status:
+                    continue
+                if parties is not None and not in_party(view, parties):
+                    continue
+                if limit is not None and len(items) == limit:
+                    return items, True
+                items.append(view)
+            if len(record_ids) < size:
+                return items, False
+            after, rounds = record_ids[-1], rounds + 1
 
     def _candidates(self, cursor: Cursor, kind: str, point: Point, status: str | None,
-                    parties: frozenset[str] | None, after_id: str) -> Iterator[str]:
-        """The ids, in order, of the kind's records known at the point that may be in its list: with a
-        filter, those whose view ever had that party (or status), found in the facets' index."""
+                    parties: frozenset[str] | None, after_id: str, size: int) -> builtins.list[str]:
+        """The ids, in order, of up to `size` of the kind's records after `after_id`, known at the point,
+        that may be in its list: with a filter, those whose view ever had that party (or status), found
+        in the facets' index."""
         if parties is not None:
             facet, values = "party", sorted(parties)
         elif status is not None:
             facet, values = "status", list(STORED_STATUS.get((kind, status), (status,)))
         else:
             facet, values = "", []
-        while True:
-            if facet:
-                rows = cursor.execute(
-                    "SELECT DISTINCT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
-                    f" WHERE f.kind = ? AND f.facet = ? AND f.value IN ({','.join('?' * len(values))})"
-                    " AND f.record > ? AND r.registered_position <= ? ORDER BY f.record LIMIT ?",
-                    (kind, facet, *values, after_id, point.position, CANDIDATES)).all()
-            else:
-                rows = cursor.execute(
-                    "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ?"
-                    " ORDER BY id LIMIT ?", (kind, point.position, after_id, CANDIDATES)).all()
-            for row in rows:
-                yield row[0]
-            if len(rows) < CANDIDATES:
-                return
-            after_id = rows[-1][0]
+        if facet:
+            rows = cursor.execute(
+                "SELECT DISTINCT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
+                f" WHERE f.kind = ? AND f.facet = ? AND f.value IN ({','.join('?' * len(values))})"
+                " AND f.record > ? AND r.registered_position <= ? ORDER BY f.record LIMIT ?",
+                (kind, facet, *values, after_id, point.position, size)).all()
+        else:
+            rows = cursor.execute(
+                "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ?"
+                " ORDER BY id LIMIT ?", (kind, point.position, after_id, size)).all()
+        return [row[0] for row in rows]
 
-    def _meetings(self, cursor: Cursor, series: str, point: Point) -> dict[str, Any]:
-        """The series' meetings as of the point: how many held, the last and the next."""
-        rows = cursor.execute(
-            "SELECT r.id FROM {series_members} m JOIN {records} r ON r.id = m.meeting"
-            " WHERE m.series = ? AND r.registered_position <= ? ORDER BY r.id",
-            (series, point.position),
-        ).all()
-        held, upcoming = [], []
-        for (meeting_id,) in [tuple(r) for r in rows]:
-            view = self._view(cursor, meeting_id, "meeting", point)
-            if view["series"] != series:
-                continue
-            if view["status"] in ("held", "in_progress"):
-                held.append(view)
-            elif view["status"] == "scheduled":
-                upcoming.append(view)
-        last = max(held, key=lambda m: (ValidTime.stored(m["held"]).lower, m["ordinal"] or 0), default=None)
-        following = min(upcoming, key=lambda m: ValidTime.stored(m["planned"]).lower, default=None)
-        ordinals = [m["ordinal"] for m in held if m["ordinal"]]
-        return {
-            "held": len(held),
-            "last_ordinal": max(ordinals, default=None),
-            "last": last and {"id": last["id"], "ordinal": last["ordinal"], "valid": last["held"],
-                              "place": last["place"]},
-            "next": following and {"id": following["id"], "planned": following["planned"],
-                                   "place": following["place"]},
-        }
+    def _meetings(self, cursor: Cursor, series_ids: Sequence[str], point: Point) -> dict[str, dict[str, Any]]:
+        """Each series' meetings as of the point, by series: how many held, the last and the next. The
+        meetings of them all in three queries (per IDS series, and per IDS meetings)."""
+        members: dict[str, builtins.list[str]] = {series: [] for series in series_ids}
+        for page in _pages(series_ids):
+            rows = cursor.execute(
+                "SELECT m.series, r.id FROM {series_members} m JOIN {records} r ON r.id = m.meeting"
+                f" WHERE m.series IN ({', '.join('?' * len(page))}) AND r.registered_position <= ?"
+                " ORDER BY m.series, r.id", (*page, point.position)).all()
+            for series, meeting_id in [tuple(r) for r in rows]:
+                members[series].append(meeting_id)
+        meeting_ids = sorted({meeting_id for ids in members.values() for meeting_id in ids})
+        found = self._lookups(cursor, meeting_ids, point)
+        states = self._states(cursor, {m: _bound(point, found[m][2]) for m in meeting_ids}, point)
+        views = {m: _fields(m, "meeting", point, states[m], found[m][3]) for m in meeting_ids}
+        return {series: _summary(series, [views[m] for m in ids]) for series, ids in members.items()}
 
     # Answers across records
 
@@ -493,6 +543,60 @@ def party_set(party: str | None) -> frozenset[str] | None:
 def in_party(view: dict[str, Any], parties: frozenset[str]) -> bool:
     """True when one of `parties` is among the view's parties or members."""
     return not parties.isdisjoint(view.get("parties") or view.get("members") or ())
+
+
+def _bound(point: Point, last_day: int | None) -> int:
+    """The latest valid day a view as of the point reads of a record: the day, or the record's last
+    day as known at the point if earlier (nothing known then begins after it)."""
+    return point.day.toordinal() if last_day is None else min(point.day.toordinal(), int(last_day))
+
+
+def _pages(record_ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """The ids, IDS at a time."""
+    for start in range(0, len(record_ids), IDS):
+        yield record_ids[start:start + IDS]
+
+
+def _pairs(record_ids: Sequence[str], bounds: dict[str, int]) -> builtins.list[Any]:
+    """Each id and its bound, flat: the parameters of a `VALUES (?, ?), ...`."""
+    return [value for record_id in record_ids for value in (record_id, bounds[record_id])]
+
+
+def _fields(record_id: str, kind: str, point: Point, state: dict[str, Any], version: int | None) -> dict[str, Any]:
+    """A view but for its meetings and evidence, from the record's state."""
+    fields = dict(state["view"])
+    status = fields.pop("status")
+    if kind == "meeting":
+        status = meeting_status({**fields, "status": status}, point.day)
+    return {
+        "id": record_id, "kind": kind, "status": status, "version": version or 0,
+        "as_of": point.day.isoformat(), "known_at": point.known_at,
+        "uncertain": state["uncertain"], **fields,
+    }
+
+
+def _summary(series: str, meetings: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A series' meetings, from their views: how many held, the last and the next (a meeting filed
+    under the series once and under another since is not one of them)."""
+    held, upcoming = [], []
+    for view in meetings:
+        if view["series"] != series:
+            continue
+        if view["status"] in ("held", "in_progress"):
+            held.append(view)
+        elif view["status"] == "scheduled":
+            upcoming.append(view)
+    last = max(held, key=lambda m: (ValidTime.stored(m["held"]).lower, m["ordinal"] or 0), default=None)
+    following = min(upcoming, key=lambda m: ValidTime.stored(m["planned"]).lower, default=None)
+    ordinals = [m["ordinal"] for m in held if m["ordinal"]]
+    return {
+        "held": len(held),
+        "last_ordinal": max(ordinals, default=None),
+        "last": last and {"id": last["id"], "ordinal": last["ordinal"], "valid": last["held"],
+                          "place": last["place"]},
+        "next": following and {"id": following["id"], "planned": following["planned"],
+                               "place": following["place"]},
+    }
 
 
 def _known_id(record_id: str) -> None:

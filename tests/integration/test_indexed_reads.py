@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import create_app
+from registry.log.database import Cursor
 from registry.seed import seed
 from registry.service import Registry
 from registry.views.reader import EVIDENCE
@@ -75,6 +76,50 @@ def test_filtered_lists_page_through_exactly_the_matching_records(
     assert [v["id"] for v in every_page(http, "/v1/agreements", {"as_of": "2016-01-01", "status": "terminated"},
                                         4)] == ["bench-agreement-007"]
     assert len(everything) > 120
+
+
+def bodies(count: int) -> list[dict[str, Any]]:
+    """Bodies, each with a meeting held and one scheduled."""
+    writes: list[dict[str, Any]] = []
+    for n in range(count):
+        record = f"bench-body-{n:03d}"
+        writes += [{"op": "register", "collection": "bodies",
+                    "body": {"id": record, "title": f"Body {n}", "parties": ["eu", "RU"]}},
+                   {"op": "append", "collection": "bodies", "id": record,
+                    "body": {"type": "established", "valid": "2005"}}]
+        for m, event in enumerate(({"type": "held", "valid": "2008-03-01", "place": "Brussels"},
+                                   {"type": "scheduled", "valid": "2008-03-01", "planned": "2017-03-01"})):
+            writes += [{"op": "register", "collection": "meetings",
+                        "body": {"id": f"{record}-{m}", "title": f"Meeting {m}", "series": record, "ordinal": m + 1}},
+                       {"op": "append", "collection": "meetings", "id": f"{record}-{m}", "body": event}]
+    return writes
+
+
+def test_a_list_page_takes_as_many_queries_whatever_its_size(
+        app_registry: tuple[FlaskClient, Registry, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    http, registry, auth = app_registry
+    assert http.post("/v1/batch", json={"writes": agreements(120) + bodies(25)}, headers=auth).status_code == 201
+    executed: list[str] = []
+    execute = Cursor.execute
+
+    def counted(cursor: Cursor, statement: str, params: Any = ()) -> Cursor:
+        executed.append(statement)
+        return execute(cursor, statement, params)
+
+    monkeypatch.setattr(Cursor, "execute", counted)
+
+    def queries(path: str, limit: int, **query: str) -> int:
+        executed.clear()
+        page = http.get(path, query_string={"as_of": "2016-01-01", "limit": limit, **query})
+        assert page.status_code == 200 and len(page.get_json()["items"]) == limit and page.get_json()["next"]
+        return len(executed)
+
+    # Views are read a page at a time (the lookups in a query, the states in one, the evidence in one,
+    # a series' meetings in three), not a record at a time.
+    for path, query in (("/v1/agreements", {}), ("/v1/agreements", {"party": "NO"}),
+                        ("/v1/agreements", {"status": "signed"}), ("/v1/bodies", {})):
+        assert queries(path, 15, **query) == queries(path, 2, **query) <= 12, (path, query)
+    assert queries("/v1/agreements", 100) == queries("/v1/agreements", 2)
 
 
 def test_the_timeline_comes_in_pages_that_add_up_to_the_whole(
