@@ -337,14 +337,24 @@ class Reader:
         `_evidence`, this reads all of a record's rows up to its bound."""
         evidence: dict[str, builtins.list[dict[str, Any]]] = {}
         for page in _pages(list(bounds)):
+            values = f"WITH c (id, bound) AS (VALUES {', '.join(['(?, ?)'] * len(page))})"
+            if cursor.database.engine == "postgres":  # the planner may scan the whole table for the window
+                statement = (
+                    f"{values} SELECT c.id, e.item FROM c CROSS JOIN LATERAL (SELECT item, valid_lower,"
+                    f"  COALESCE(valid_upper, {OPEN_END}) AS valid_upper, position FROM {{evidence}}"
+                    "  WHERE record = c.id AND valid_lower <= c.bound AND certain_day <= ? AND sys_to > ?"
+                    f"  AND sys_from <= ? ORDER BY valid_lower DESC, COALESCE(valid_upper, {OPEN_END}) DESC,"
+                    "  position DESC LIMIT ?) AS e ORDER BY c.id, e.valid_lower, e.valid_upper, e.position")
+            else:  # no LATERAL: each record's rows numbered in that order
+                statement = (
+                    f"{values} SELECT record, item FROM (SELECT e.record, e.item, ROW_NUMBER() OVER (PARTITION BY"
+                    f"  e.record ORDER BY e.valid_lower DESC, COALESCE(e.valid_upper, {OPEN_END}) DESC,"
+                    "  e.position DESC) AS n FROM c JOIN {evidence} e ON e.record = c.id WHERE e.valid_lower <= c.bound"
+                    "  AND e.certain_day <= ? AND e.sys_to > ? AND e.sys_from <= ?) AS latest"
+                    " WHERE n <= ? ORDER BY record, n DESC")
             rows = cursor.execute(
-                f"WITH c (id, bound) AS (VALUES {', '.join(['(?, ?)'] * len(page))})"
-                " SELECT record, item FROM (SELECT e.record, e.item, ROW_NUMBER() OVER (PARTITION BY e.record"
-                f"  ORDER BY e.valid_lower DESC, COALESCE(e.valid_upper, {OPEN_END}) DESC, e.position DESC) AS n"
-                "  FROM c JOIN {evidence} e ON e.record = c.id WHERE e.valid_lower <= c.bound"
-                "  AND e.certain_day <= ? AND e.sys_to > ? AND e.sys_from <= ?) AS latest"
-                " WHERE n <= ? ORDER BY record, n DESC",
-                (*_pairs(page, bounds), point.day.toordinal(), point.position, point.position, EVIDENCE)).all()
+                statement, (*_pairs(page, bounds), point.day.toordinal(), point.position, point.position, EVIDENCE)
+            ).all()
             for record_id, item in [tuple(r) for r in rows]:
                 evidence.setdefault(record_id, []).append(orjson.loads(item))
         return evidence
@@ -383,11 +393,16 @@ class Reader:
         else:
             facet, values = "", []
         if facet:
+            # A range of the facets' index per value, merged: one scan over several values would read
+            # every value of the facet to sort them.
+            branch = ("SELECT record FROM (SELECT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
+                      " WHERE f.kind = ? AND f.facet = ? AND f.value = ? AND f.record > ?"
+                      " AND r.registered_position <= ? ORDER BY f.record LIMIT ?) AS value_{}")
             rows = cursor.execute(
-                "SELECT DISTINCT f.record FROM {record_facets} f JOIN {records} r ON r.id = f.record"
-                f" WHERE f.kind = ? AND f.facet = ? AND f.value IN ({','.join('?' * len(values))})"
-                " AND f.record > ? AND r.registered_position <= ? ORDER BY f.record LIMIT ?",
-                (kind, facet, *values, after_id, point.position, size)).all()
+                "SELECT DISTINCT record FROM ("
+                + " UNION ALL ".join(branch.replace("value_{}", f"value_{n}") for n in range(len(values)))
+                + ") AS found ORDER BY record LIMIT ?",
+                (*(p for value in values for p in (kind, facet, value, after_id, point.position, size)), size)).all()
         else:
             rows = cursor.execute(
                 "SELECT id FROM {records} WHERE kind = ? AND registered_position <= ? AND id > ?"
