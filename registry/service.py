@@ -34,6 +34,7 @@ from events import (
     parse_instant,
     references,
 )
+from events.catalogue import BATCH_FIELDS, BATCH_LIMIT
 from events.ids import RECORD_ID_PATTERN, is_record_id
 from events.temporal import read_log
 from events.text import text_problems
@@ -146,7 +147,7 @@ class Registry:
         """
         body = _object(body)
         errors: dict[str, Any] = {}
-        given = _load(BatchInput, body, errors)
+        given = _batch_shape(body) or _load(BatchInput, body, errors)
         if errors:
             raise Invalid("the batch cannot be written as given", errors)
         key = self._idempotency(actor, idempotency_key, ["batch", body])
@@ -489,6 +490,47 @@ def _remembered(key: Mapping[str, Any] | None, outcome: Mapping[str, Any]) -> Id
     if not key:
         return None
     return IdempotencyRecord(key["key"], key["actor"], key["fingerprint"], json.dumps(outcome))
+
+
+BATCH_KEYS = {op: frozenset(("op", *needed, "body", *(("if_match",) if op == "append" else ())))
+              for op, needed in BATCH_FIELDS.items()}
+IF_MATCH_MAX = 2**62
+
+
+def _batch_shape(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `BatchInput` loads from a batch of the plain shape, without marshmallow's cost per
+    write; None for anything else, which `BatchInput` then loads or refuses with its own errors.
+
+    Plain: `{"writes": [...]}` with 1 to BATCH_LIMIT writes, each a dict of its op's fields as
+    `str` (no other), `body` a dict and, on an append, maybe `if_match` an int in 1..2**62.
+    """
+    writes = body.get("writes")
+    if len(body) != 1 or type(writes) is not list or not 1 <= len(writes) <= BATCH_LIMIT:
+        return None
+    loaded = []
+    for write in writes:
+        if type(write) is not dict:
+            return None
+        op = write.get("op")
+        if type(op) is not str or op not in BATCH_KEYS or not write.keys() <= BATCH_KEYS[op]:
+            return None
+        given: dict[str, Any] = {"op": op}
+        for name in BATCH_FIELDS[op]:
+            value = write.get(name)
+            if type(value) is not str:
+                return None
+            given[name] = value
+        text = write.get("body")
+        if type(text) is not dict:
+            return None
+        given["body"] = dict(text)  # as fields.Dict loads it: a copy
+        if "if_match" in write:
+            version = write["if_match"]
+            if type(version) is not int or not 1 <= version <= IF_MATCH_MAX:
+                return None
+            given["if_match"] = version
+        loaded.append(given)
+    return {"writes": loaded}
 
 
 def _batch_records(writes: list[Mapping[str, Any]]) -> Iterator[str]:

@@ -1,0 +1,95 @@
+"""The batch's quick shape check: exactly what BatchInput loads, or nothing (BatchInput then answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from marshmallow import ValidationError
+
+from events import BatchInput
+from events.catalogue import BATCH_LIMIT
+from registry.service import _batch_shape
+
+REGISTER = {"op": "register", "collection": "meetings", "body": {"id": "m-1", "title": "1st meeting"}}
+APPEND = {"op": "append", "collection": "meetings", "id": "m-1", "body": {"type": "held", "valid": "2030"}}
+CORRECT = {"op": "correct", "event": "e-1", "body": {"changes": {"place": "Brussels"}, "reason": "typo"}}
+RETRACT = {"op": "retract", "event": "e-1", "body": {"reason": "never happened"}}
+
+PLAIN = [
+    [REGISTER],
+    [REGISTER, APPEND, {**APPEND, "if_match": 2}, CORRECT, RETRACT],
+    [{**APPEND, "if_match": 1}, {**APPEND, "if_match": 2**62}, {**APPEND, "body": {}}],
+    [{"body": {"x": [1]}, "id": "m-1", "collection": "meetings", "op": "append"}],  # keys in any order
+    [REGISTER] * BATCH_LIMIT,
+]
+
+
+def without(write: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in write.items() if k != name}
+
+
+NOT_PLAIN = [
+    ({}, "writes"),
+    ({"items": [REGISTER]}, "items"),
+    ({"writes": [REGISTER], "items": []}, "items"),
+    ({"writes": []}, "writes"),
+    ({"writes": [REGISTER] * (BATCH_LIMIT + 1)}, "writes"),
+    ({"writes": None}, "writes"),
+    ({"writes": "register"}, "writes"),
+    ({"writes": {"0": REGISTER}}, "writes"),
+    ({"writes": [REGISTER, "register"]}, "1"),
+    ({"writes": [REGISTER, None]}, "1"),
+    ({"writes": [without(REGISTER, "op")]}, "op"),
+    ({"writes": [{**REGISTER, "op": "delete"}]}, "op"),
+    ({"writes": [{**REGISTER, "op": ["register"]}]}, "op"),
+    ({"writes": [{**REGISTER, "op": None}]}, "op"),
+    ({"writes": [without(REGISTER, "collection")]}, "collection"),
+    ({"writes": [without(APPEND, "id")]}, "id"),
+    ({"writes": [without(CORRECT, "event")]}, "event"),
+    ({"writes": [{**APPEND, "id": 7}]}, "id"),
+    ({"writes": [{**APPEND, "collection": None}]}, "collection"),
+    ({"writes": [{**RETRACT, "event": ["e-1"]}]}, "event"),
+    ({"writes": [{**REGISTER, "id": "m-1"}]}, "id"),
+    ({"writes": [{**APPEND, "event": "e-1"}]}, "event"),
+    ({"writes": [{**CORRECT, "collection": "meetings"}]}, "collection"),
+    ({"writes": [{**REGISTER, "if_match": 1}]}, "if_match"),
+    ({"writes": [{**RETRACT, "if_match": 1}]}, "if_match"),
+    ({"writes": [{**APPEND, "colour": "red"}]}, "colour"),
+    ({"writes": [without(APPEND, "body")]}, "body"),
+    ({"writes": [{**APPEND, "body": None}]}, "body"),
+    ({"writes": [{**APPEND, "body": ["held"]}]}, "body"),
+    ({"writes": [{**APPEND, "body": "held"}]}, "body"),
+    ({"writes": [{**APPEND, "if_match": True}]}, "if_match"),
+    ({"writes": [{**APPEND, "if_match": 0}]}, "if_match"),
+    ({"writes": [{**APPEND, "if_match": -1}]}, "if_match"),
+    ({"writes": [{**APPEND, "if_match": 2**62 + 1}]}, "if_match"),
+    ({"writes": [{**APPEND, "if_match": 2.0}]}, "if_match"),
+    ({"writes": [{**APPEND, "if_match": "2"}]}, "if_match"),
+    ({"writes": [{**APPEND, "if_match": None}]}, "if_match"),
+]
+
+
+def loaded(body: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return BatchInput().load(body)  # type: ignore[no-any-return]
+    except ValidationError:
+        return None
+
+
+@pytest.mark.parametrize("writes", PLAIN, ids=range(len(PLAIN)))
+def test_a_plain_batch_loads_as_batch_input_loads_it(writes: list[dict[str, Any]]) -> None:
+    body = {"writes": writes}
+    quick, slow = _batch_shape(body), loaded(body)
+    assert quick is not None and quick == slow
+    for mine, theirs, given in zip(quick["writes"], slow["writes"], writes, strict=True):
+        assert list(mine) == list(theirs)  # in the schema's order of fields
+        assert mine["body"] == given["body"] and mine["body"] is not given["body"]  # a copy, as fields.Dict's
+
+
+@pytest.mark.parametrize(("body", "field"), NOT_PLAIN, ids=[f"{i}-{f}" for i, (_, f) in enumerate(NOT_PLAIN)])
+def test_anything_else_is_left_to_batch_input_which_refuses_it(body: dict[str, Any], field: str) -> None:
+    assert _batch_shape(body) is None
+    with pytest.raises(ValidationError) as refused:
+        BatchInput().load(body)
+    assert field in str(refused.value.normalized_messages())
