@@ -28,6 +28,7 @@ from events import (
     BatchInput,
     CorrectionInput,
     EnvelopeInput,
+    InvalidValidTime,
     RetractionInput,
     UnknownEventType,
     ValidTime,
@@ -218,7 +219,8 @@ class Registry:
                      staged: Staged) -> Emit:
         """The checked world event, as a function that emits it on the record. Raises Invalid."""
         errors: dict[str, Any] = {}
-        common = _load(EnvelopeInput, {k: body[k] for k in ("type", "valid", *COMMON) if k in body}, errors)
+        common = _plain_envelope(body) or _load(
+            EnvelopeInput, {k: body[k] for k in ("type", "valid", *COMMON) if k in body}, errors)
         fields = {k: v for k, v in body.items() if k not in ("type", "valid", *COMMON)}
         type_name = body.get("type")
         data: dict[str, Any] = {}
@@ -442,6 +444,21 @@ def _load(schema: Any, data: Mapping[str, Any], errors: dict[str, Any], partial:
     except ValidationError as error:
         errors.update(error.normalized_messages() if isinstance(error.messages, dict) else {"body": error.messages})
         return None
+
+
+def _plain_envelope(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `EnvelopeInput` loads from an event whose type and valid time are strings, without
+    sources, its note a string or null; None for anything else, which `EnvelopeInput` then loads
+    (or refuses with its own errors)."""
+    type_name, valid, note = body.get("type"), body.get("valid"), body.get("note")
+    if type(type_name) is not str or type(valid) is not str or "sources" in body or not (
+            note is None or type(note) is str):
+        return None
+    try:
+        text = ValidTime.parse(valid).text  # as ValidField loads it
+    except InvalidValidTime:
+        return None
+    return {"type": type_name, "valid": text, "sources": [], "note": note}
 
 
 def _entry(event: Any, kind: str, record_id: str) -> LogEntry:

@@ -1,4 +1,4 @@
-"""The batch's quick shape check: exactly what BatchInput loads, or nothing (BatchInput then answers)."""
+"""Quick checks of plain input: exactly what the marshmallow schema loads, or nothing (the schema then answers)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from events import BatchInput
+from events import BatchInput, EnvelopeInput
 from events.catalogue import BATCH_LIMIT
-from registry.service import _batch_shape
+from registry.service import _batch_shape, _plain_envelope
 
 REGISTER = {"op": "register", "collection": "meetings", "body": {"id": "m-1", "title": "1st meeting"}}
 APPEND = {"op": "append", "collection": "meetings", "id": "m-1", "body": {"type": "held", "valid": "2030"}}
@@ -93,3 +93,47 @@ def test_anything_else_is_left_to_batch_input_which_refuses_it(body: dict[str, A
     with pytest.raises(ValidationError) as refused:
         BatchInput().load(body)
     assert field in str(refused.value.normalized_messages())
+
+
+PLAIN_ENVELOPES = [
+    {"type": "held", "valid": "2030-03-10"},
+    {"type": "held", "valid": " 2030-03-10 ", "place": "Brussels"},
+    {"type": "renamed", "valid": "2018-04-04/2018-04-05", "note": "from the Official Journal", "name": "x"},
+    {"type": "", "valid": "2020-07/..", "note": None},
+    {"type": "no-such-type", "valid": "2011-05?", "colour": "red"},
+]
+OTHER_ENVELOPES = [
+    {"valid": "2030"},
+    {"type": "held"},
+    {"type": None, "valid": "2030"},
+    {"type": 7, "valid": "2030"},
+    {"type": "held", "valid": 2030},
+    {"type": "held", "valid": None},
+    {"type": "held", "valid": "  "},
+    {"type": "held", "valid": "30th March"},
+    {"type": "held", "valid": "2030", "note": 7},
+    {"type": "held", "valid": "2030", "note": ["a"]},
+    {"type": "held", "valid": "2030", "sources": []},
+    {"type": "held", "valid": "2030", "sources": [{"title": "OJ L 129"}]},
+]
+
+
+def envelope_loaded(body: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return EnvelopeInput().load({k: body[k] for k in ("type", "valid", "sources", "note") if k in body})  # type: ignore[no-any-return]
+    except ValidationError:
+        return None
+
+
+@pytest.mark.parametrize("body", PLAIN_ENVELOPES, ids=range(len(PLAIN_ENVELOPES)))
+def test_a_plain_envelope_loads_as_envelope_input_loads_it(body: dict[str, Any]) -> None:
+    quick = _plain_envelope(body)
+    assert quick is not None and quick == envelope_loaded(body)
+    assert list(quick) == ["type", "valid", "sources", "note"]
+
+
+@pytest.mark.parametrize("body", OTHER_ENVELOPES, ids=range(len(OTHER_ENVELOPES)))
+def test_any_other_envelope_is_left_to_envelope_input(body: dict[str, Any]) -> None:
+    assert _plain_envelope(body) is None
+    # EnvelopeInput refuses all of these but those with sources, which it loads itself.
+    assert (envelope_loaded(body) is None) == ("sources" not in body)
