@@ -50,11 +50,11 @@ def _clean(value: Any, depth: int) -> bool:
         if depth >= MAX_DEPTH:  # its keys and items are nested too deep
             return False
         depth += 1
-        for key, item in value.items():
-            if isinstance(key, str) and not _clean_text(key):
+        for key, item in value.items():  # strings checked here (most are printable), not by a call each
+            if isinstance(key, str) and not (key.isprintable() and len(key) <= MAX_TEXT) and not _clean_text(key):
                 return False
             if isinstance(item, str):
-                if not _clean_text(item):
+                if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
                     return False
             elif isinstance(item, (dict, list)) and not _clean(item, depth):
                 return False
@@ -67,7 +67,7 @@ def _clean(value: Any, depth: int) -> bool:
         depth += 1
         for item in value:
             if isinstance(item, str):
-                if not _clean_text(item):
+                if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
                     return False
             elif isinstance(item, (dict, list)) and not _clean(item, depth):
                 return False
@@ -102,5 +102,7 @@ def _problems(value: Any, path: str, depth: int) -> dict[str, list[str]]:
 
 def folded(text: str) -> str:
     """The text in lower case without accents, as searches compare it."""
+    if text.isascii():  # ASCII decomposes to itself and holds no combining marks
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

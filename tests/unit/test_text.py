@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from typing import Any
 
 import pytest
 
-from events.text import CONTROL, MAX_DEPTH, MAX_TEXT, text_problems
+from events.text import CONTROL, MAX_DEPTH, MAX_TEXT, folded, text_problems
 
 
 def walked(value: Any, path: str = "body", depth: int = 0) -> dict[str, list[str]]:
@@ -111,3 +112,10 @@ def test_any_value_gives_what_the_plain_walk_gives() -> None:
         found += bool(expected)
         deep += any("nested deeper" in message for messages in expected.values() for message in messages)
     assert 300 < found < 2700 and deep > 30  # both answers were tried often, depth too
+
+
+@pytest.mark.parametrize("text", ["", "Joint Committee (JC)", "".join(map(chr, range(128))), "Straße", "Ĳssel",
+                                  "Conseil de l'Union européenne", "Ｆｕｌｌ ｗｉｄｔｈ", "ﬁnal", "Совет ЕС"])
+def test_folded_text_is_lower_case_without_accents(text: str) -> None:
+    decomposed = unicodedata.normalize("NFKD", text)
+    assert folded(text) == "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
