@@ -7,6 +7,7 @@ transaction, then brings the views up to that position (read your writes).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -157,7 +158,8 @@ class Registry:
         for attempt in range(ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-            staged = Staged(kinds=self.reader.record_kinds(_batch_records(given["writes"])))
+            kinds, versions = self.reader.record_kinds_and_versions(_batch_records(given["writes"]))
+            staged = Staged(kinds=kinds, versions=versions)
             writes = [self._batch_write(index, write, actor, staged) for index, write in enumerate(given["writes"])]
             outcome = {"items": [write.outcome for write in writes]}
             records = list({id(write.record): write.record for write in writes}.values())
@@ -291,7 +293,7 @@ class Registry:
     def _emitted(self, record_id: str, emit: Emit, if_match: int | None, staged: Staged) -> Write:
         """The event `emit` makes on the record as it stands (in the store, or staged). Raises
         NotFound, PreconditionFailed."""
-        record = staged.records.get(record_id)
+        record = staged.records.get(record_id) or self._cached_record(record_id, staged)
         if record is None:
             try:
                 record = self.store.repository.get(record_uuid(record_id))
@@ -302,6 +304,27 @@ class Registry:
             raise PreconditionFailed(f"{record_id!r} is at version {record.version}, not {if_match}")
         event = emit(record)
         return Write(record, _entry(event, record.kind, record_id), {"event_id": event.event_id})
+
+    def _cached_record(self, record_id: str, staged: Staged) -> Record | None:
+        """A copy of the record from the store's cache, when it is at the version the batch read
+        for it; else None. The repository would read the record's newer events (none then) in a
+        query of its own: a batch reads every record's version in one. A record that moves on
+        after that read fails the commit, which is tried again with versions read again."""
+        version = staged.versions.get(record_id)
+        cache = self.store.repository.cache
+        if version is None or cache is None:
+            return None
+        try:
+            cached = cache.get(record_uuid(record_id))
+        except KeyError:
+            return None
+        if not isinstance(cached, Record):
+            return None
+        record = copy.deepcopy(cached)  # as the repository copies it (Record.__deepcopy__)
+        if record.version != version:
+            return None
+        staged.records[record_id] = record
+        return record
 
     def _command(self, record_id: str, emit: Emit, if_match: int | None,
                  key: dict[str, Any] | None) -> dict[str, Any]:
@@ -491,6 +514,7 @@ class Staged:
 
     records: dict[str, Record] = dataclasses.field(default_factory=dict)
     kinds: dict[str, str | None] = dataclasses.field(default_factory=dict)  # looked up in the store
+    versions: dict[str, int] = dataclasses.field(default_factory=dict)  # the records' versions in the store
 
 
 @dataclass(frozen=True)
