@@ -16,6 +16,67 @@ NOT_BLANK = validate.Regexp(r"\S", error="must not be blank")
 
 def text_problems(value: Any, path: str = "body", depth: int = 0) -> dict[str, list[str]]:
     """Problems of the strings in a JSON value, by field path; empty when all is well."""
+    if _clean(value, depth):
+        return {}
+    return _problems(value, path, depth)
+
+
+def _clean_text(text: str) -> bool:
+    """Whether `_problems` finds nothing wrong with the string."""
+    if len(text) > MAX_TEXT:
+        return False
+    if text.isprintable():  # no controls and no surrogates (both are unprintable): the common case
+        return True
+    if CONTROL.search(text):
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean(value: Any, depth: int) -> bool:
+    """Whether `_problems` finds nothing, without making a path for every node."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        if not value:
+            return True
+        if depth >= MAX_DEPTH:  # its keys and items are nested too deep
+            return False
+        depth += 1
+        for key, item in value.items():  # strings checked here (most are printable), not by a call each
+            if isinstance(key, str) and not (key.isprintable() and len(key) <= MAX_TEXT) and not _clean_text(key):
+                return False
+            if isinstance(item, str):
+                if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
+                    return False
+            elif isinstance(item, (dict, list)) and not _clean(item, depth):
+                return False
+        return True
+    if isinstance(value, list):
+        if not value:
+            return True
+        if depth >= MAX_DEPTH:
+            return False
+        depth += 1
+        for item in value:
+            if isinstance(item, str):
+                if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
+                    return False
+            elif isinstance(item, (dict, list)) and not _clean(item, depth):
+                return False
+        return True
+    return True
+
+
+def _problems(value: Any, path: str, depth: int) -> dict[str, list[str]]:
+    """The full walk, with every node's path: run once something is wrong."""
     if depth > MAX_DEPTH:
         return {path: [f"nested deeper than {MAX_DEPTH} levels"]}
     problems: dict[str, list[str]] = {}
@@ -31,15 +92,17 @@ def text_problems(value: Any, path: str = "body", depth: int = 0) -> dict[str, l
                 problems[path] = ["is not valid Unicode (a lone surrogate)"]
     elif isinstance(value, dict):
         for key, item in value.items():
-            problems.update(text_problems(key, f"{path}.{key}", depth + 1) if isinstance(key, str) else {})
-            problems.update(text_problems(item, f"{path}.{key}", depth + 1))
+            problems.update(_problems(key, f"{path}.{key}", depth + 1) if isinstance(key, str) else {})
+            problems.update(_problems(item, f"{path}.{key}", depth + 1))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            problems.update(text_problems(item, f"{path}[{index}]", depth + 1))
+            problems.update(_problems(item, f"{path}[{index}]", depth + 1))
     return problems
 
 
 def folded(text: str) -> str:
     """The text in lower case without accents, as searches compare it."""
+    if text.isascii():  # ASCII decomposes to itself and holds no combining marks
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

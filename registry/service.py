@@ -7,6 +7,7 @@ transaction, then brings the views up to that position (read your writes).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -28,12 +29,14 @@ from events import (
     BatchInput,
     CorrectionInput,
     EnvelopeInput,
+    InvalidValidTime,
     RetractionInput,
     UnknownEventType,
     ValidTime,
     parse_instant,
     references,
 )
+from events.catalogue import BATCH_FIELDS, BATCH_LIMIT
 from events.ids import RECORD_ID_PATTERN, is_record_id
 from events.temporal import read_log
 from events.text import text_problems
@@ -146,7 +149,7 @@ class Registry:
         """
         body = _object(body)
         errors: dict[str, Any] = {}
-        given = _load(BatchInput, body, errors)
+        given = _batch_shape(body) or _load(BatchInput, body, errors)
         if errors:
             raise Invalid("the batch cannot be written as given", errors)
         key = self._idempotency(actor, idempotency_key, ["batch", body])
@@ -155,7 +158,8 @@ class Registry:
         for attempt in range(ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-            staged = Staged(kinds=self.reader.record_kinds(_batch_records(given["writes"])))
+            kinds, versions = self.reader.record_kinds_and_versions(_batch_records(given["writes"]))
+            staged = Staged(kinds=kinds, versions=versions)
             writes = [self._batch_write(index, write, actor, staged) for index, write in enumerate(given["writes"])]
             outcome = {"items": [write.outcome for write in writes]}
             records = list({id(write.record): write.record for write in writes}.values())
@@ -217,7 +221,8 @@ class Registry:
                      staged: Staged) -> Emit:
         """The checked world event, as a function that emits it on the record. Raises Invalid."""
         errors: dict[str, Any] = {}
-        common = _load(EnvelopeInput, {k: body[k] for k in ("type", "valid", *COMMON) if k in body}, errors)
+        common = _plain_envelope(body) or _load(
+            EnvelopeInput, {k: body[k] for k in ("type", "valid", *COMMON) if k in body}, errors)
         fields = {k: v for k, v in body.items() if k not in ("type", "valid", *COMMON)}
         type_name = body.get("type")
         data: dict[str, Any] = {}
@@ -288,7 +293,7 @@ class Registry:
     def _emitted(self, record_id: str, emit: Emit, if_match: int | None, staged: Staged) -> Write:
         """The event `emit` makes on the record as it stands (in the store, or staged). Raises
         NotFound, PreconditionFailed."""
-        record = staged.records.get(record_id)
+        record = staged.records.get(record_id) or self._cached_record(record_id, staged)
         if record is None:
             try:
                 record = self.store.repository.get(record_uuid(record_id))
@@ -299,6 +304,27 @@ class Registry:
             raise PreconditionFailed(f"{record_id!r} is at version {record.version}, not {if_match}")
         event = emit(record)
         return Write(record, _entry(event, record.kind, record_id), {"event_id": event.event_id})
+
+    def _cached_record(self, record_id: str, staged: Staged) -> Record | None:
+        """A copy of the record from the store's cache, when it is at the version the batch read
+        for it; else None. The repository would read the record's newer events (none then) in a
+        query of its own: a batch reads every record's version in one. A record that moves on
+        after that read fails the commit, which is tried again with versions read again."""
+        version = staged.versions.get(record_id)
+        cache = self.store.repository.cache
+        if version is None or cache is None:
+            return None
+        try:
+            cached = cache.get(record_uuid(record_id))
+        except KeyError:
+            return None
+        if not isinstance(cached, Record):
+            return None
+        record = copy.deepcopy(cached)  # as the repository copies it (Record.__deepcopy__)
+        if record.version != version:
+            return None
+        staged.records[record_id] = record
+        return record
 
     def _command(self, record_id: str, emit: Emit, if_match: int | None,
                  key: dict[str, Any] | None) -> dict[str, Any]:
@@ -443,6 +469,21 @@ def _load(schema: Any, data: Mapping[str, Any], errors: dict[str, Any], partial:
         return None
 
 
+def _plain_envelope(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `EnvelopeInput` loads from an event whose type and valid time are strings, without
+    sources, its note a string or null; None for anything else, which `EnvelopeInput` then loads
+    (or refuses with its own errors)."""
+    type_name, valid, note = body.get("type"), body.get("valid"), body.get("note")
+    if type(type_name) is not str or type(valid) is not str or "sources" in body or not (
+            note is None or type(note) is str):
+        return None
+    try:
+        text = ValidTime.parse(valid).text  # as ValidField loads it
+    except InvalidValidTime:
+        return None
+    return {"type": type_name, "valid": text, "sources": [], "note": note}
+
+
 def _entry(event: Any, kind: str, record_id: str) -> LogEntry:
     """The log entry of an event, before the log gives it a position, time and hash."""
     valid = getattr(event, "valid", None)
@@ -473,6 +514,7 @@ class Staged:
 
     records: dict[str, Record] = dataclasses.field(default_factory=dict)
     kinds: dict[str, str | None] = dataclasses.field(default_factory=dict)  # looked up in the store
+    versions: dict[str, int] = dataclasses.field(default_factory=dict)  # the records' versions in the store
 
 
 @dataclass(frozen=True)
@@ -489,6 +531,47 @@ def _remembered(key: Mapping[str, Any] | None, outcome: Mapping[str, Any]) -> Id
     if not key:
         return None
     return IdempotencyRecord(key["key"], key["actor"], key["fingerprint"], json.dumps(outcome))
+
+
+BATCH_KEYS = {op: frozenset(("op", *needed, "body", *(("if_match",) if op == "append" else ())))
+              for op, needed in BATCH_FIELDS.items()}
+IF_MATCH_MAX = 2**62
+
+
+def _batch_shape(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `BatchInput` loads from a batch of the plain shape, without marshmallow's cost per
+    write; None for anything else, which `BatchInput` then loads or refuses with its own errors.
+
+    Plain: `{"writes": [...]}` with 1 to BATCH_LIMIT writes, each a dict of its op's fields as
+    `str` (no other), `body` a dict and, on an append, maybe `if_match` an int in 1..2**62.
+    """
+    writes = body.get("writes")
+    if len(body) != 1 or type(writes) is not list or not 1 <= len(writes) <= BATCH_LIMIT:
+        return None
+    loaded = []
+    for write in writes:
+        if type(write) is not dict:
+            return None
+        op = write.get("op")
+        if type(op) is not str or op not in BATCH_KEYS or not write.keys() <= BATCH_KEYS[op]:
+            return None
+        given: dict[str, Any] = {"op": op}
+        for name in BATCH_FIELDS[op]:
+            value = write.get(name)
+            if type(value) is not str:
+                return None
+            given[name] = value
+        text = write.get("body")
+        if type(text) is not dict:
+            return None
+        given["body"] = dict(text)  # as fields.Dict loads it: a copy
+        if "if_match" in write:
+            version = write["if_match"]
+            if type(version) is not int or not 1 <= version <= IF_MATCH_MAX:
+                return None
+            given["if_match"] = version
+        loaded.append(given)
+    return {"writes": loaded}
 
 
 def _batch_records(writes: list[Mapping[str, Any]]) -> Iterator[str]:

@@ -143,6 +143,17 @@ def record_kinds(cursor: Cursor, record_ids: Sequence[str]) -> dict[str, str]:
     return kinds
 
 
+def record_versions(cursor: Cursor, record_ids: Sequence[str]) -> dict[str, int]:
+    """The version of each of the records that exist, by id (a page of ids a query)."""
+    versions: dict[str, int] = {}
+    for start in range(0, len(record_ids), 500):
+        page = record_ids[start:start + 500]
+        rows = cursor.execute("SELECT record, MAX(version) FROM {event_log} WHERE record IN"
+                              f" ({', '.join('?' * len(page))}) GROUP BY record", page).all()
+        versions.update((str(record), int(version)) for record, version in rows)
+    return versions
+
+
 def record_version(cursor: Cursor, record_id: str, upto: int) -> int | None:
     """The record's version as of position `upto`."""
     version = cursor.execute(

@@ -162,6 +162,7 @@ class ViewProjection:
         if tracked_position(active) != envelopes[0]["position"] - 1:
             return False
         writes = _Batch(active)
+        writes.load_heads({envelope["record"] for envelope in envelopes})  # in one query, as a catch-up does
         for envelope in envelopes:
             writes.apply(envelope)
         writes.flush()

@@ -110,3 +110,41 @@ def test_a_retried_batch_returns_the_first_answer_and_writes_nothing(
     assert head(http) == after
     other = http.post("/v1/batch", json={"writes": meeting_writes(23)}, headers=keyed)
     assert other.status_code == 422 and head(http) == after
+
+
+SHAPE_ERRORS = [  # (a write of the wrong shape, the field its error names)
+    ("not an object", None),
+    ({"collection": "meetings", "body": {}}, "op"),
+    ({"op": "delete", "body": {}}, "op"),
+    ({"op": "register", "body": {}}, "collection"),
+    ({"op": "append", "collection": "meetings", "id": 19, "body": {}}, "id"),
+    ({"op": "correct", "body": {"reason": "r"}}, "event"),
+    ({"op": "register", "collection": "meetings", "id": "m", "body": {}}, "id"),
+    ({"op": "retract", "event": "e", "if_match": 1, "body": {"reason": "r"}}, "if_match"),
+    ({"op": "append", "collection": "meetings", "id": "m", "colour": "red", "body": {}}, "colour"),
+    ({"op": "append", "collection": "meetings", "id": "m"}, "body"),
+    ({"op": "append", "collection": "meetings", "id": "m", "body": ["held"]}, "body"),
+    ({"op": "append", "collection": "meetings", "id": "m", "if_match": True, "body": {}}, "if_match"),
+    ({"op": "append", "collection": "meetings", "id": "m", "if_match": 0, "body": {}}, "if_match"),
+    ({"op": "append", "collection": "meetings", "id": "m", "if_match": 2**62 + 1, "body": {}}, "if_match"),
+    ({"op": "append", "collection": "meetings", "id": "m", "if_match": "2", "body": {}}, "if_match"),
+]
+
+
+def test_each_kind_of_shape_error_is_a_422_naming_the_write_and_field(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, auth = client
+    before = head(http)
+    for broken, field in SHAPE_ERRORS:
+        # A plain write first: the batch is refused as a whole all the same, naming the broken one.
+        refused = http.post("/v1/batch", json={"writes": [*meeting_writes(24)[:1], broken]}, headers=auth)
+        assert refused.status_code == 422, (broken, refused.get_json())
+        assert refused.mimetype == "application/problem+json"
+        errors = refused.get_json()["errors"]["writes"]
+        assert list(errors) == ["1"], (broken, errors)
+        assert field is None or field in errors["1"], (broken, errors)
+    for body, field in [({"writes": [*meeting_writes(24)], "items": []}, "items"),
+                        ({"writes": {"0": meeting_writes(24)[0]}}, "writes"), ({}, "writes")]:
+        refused = http.post("/v1/batch", json=body, headers=auth)
+        assert refused.status_code == 422 and field in refused.get_json()["errors"], refused.get_json()
+    assert head(http) == before

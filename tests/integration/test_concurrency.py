@@ -155,3 +155,50 @@ def test_two_processes_share_one_store(store_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def joined(party: str, valid: str = "2016-10-06", if_match: int | None = None) -> dict[str, Any]:
+    write = {"op": "append", "collection": "organisations", "id": FRONTEX,
+             "body": {"type": "member_joined", "valid": valid, "party": party}}
+    return write if if_match is None else {**write, "if_match": if_match}
+
+
+def test_batches_from_two_processes_see_each_others_versions(store_url: str) -> None:
+    # A batch takes a record from its process's cache when the log shows it at the cached version:
+    # a record the other process moved on is read again, never written from a stale copy.
+    first = bootstrap(Settings(database=store_url))
+    second = bootstrap(Settings(database=store_url))
+    try:
+        register_frontex(first)  # the first process caches the record at version 1
+        assert first.batch({"writes": [joined("BG")]}, EDITOR)["items"][0]["version"] == 2
+        done = second.batch({"writes": [joined("RO"), joined("HR")]}, EDITOR)["items"]
+        assert [item["version"] for item in done] == [3, 4]
+        # The first process's copy is at version 2; the record is at 4.
+        assert first.batch({"writes": [joined("CY", if_match=4)]}, EDITOR)["items"][0]["version"] == 5
+        assert second.batch({"writes": [joined("MT"), joined("SI")]}, EDITOR)["items"][1]["version"] == 7
+        try:
+            first.batch({"writes": [joined("SK", if_match=5)]}, EDITOR)
+            raise AssertionError("a batch appended to a record that moved on since the version it named")
+        except PreconditionFailed as refused:
+            assert refused.errors == {"writes": {"0": {"detail": ["'frontex' is at version 7, not 5"]}}}
+        done = first.batch({"writes": [joined("SK", if_match=7), joined("EE")]}, EDITOR)["items"]
+        assert [item["version"] for item in done] == [8, 9]
+        for registry in (first, second):
+            assert len(assert_log_intact(registry)) == 9
+            assert registry.reader.view(FRONTEX, None, None)["version"] == 9
+    finally:
+        first.close()
+        second.close()
+
+
+def test_batches_from_threads_to_one_record_all_land(registry: Registry) -> None:
+    register_frontex(registry)
+    states = ["BG", "RO", "HR", "CY", "MT", "SI", "SK", "EE"]
+    results = at_once(4, lambda i: registry.batch({"writes": [joined(states[2 * i]), joined(states[2 * i + 1])]},
+                                                  EDITOR))
+    refused = [r for r in results if isinstance(r, RegistryError)]
+    assert refused == [], [f"{type(r).__name__}: {r}" for r in refused]
+    versions = sorted(item["version"] for result in results for item in result["items"])
+    assert versions == list(range(2, 2 + len(states)))
+    assert_log_intact(registry)
+    assert registry.reader.view(FRONTEX, None, None)["members"] == sorted(states)
