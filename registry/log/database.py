@@ -4,6 +4,7 @@ one place that opens connections of its own (PostgreSQL: setup lock, schema, LIS
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import sqlite3
@@ -40,10 +41,13 @@ class Row(tuple):  # type: ignore[type-arg]
         return list(self.names)
 
 
+@functools.lru_cache(maxsize=1024)
+def _row_class(columns: tuple[str, ...]) -> type[Row]:
+    return type("Row", (Row,), {"names": {name: i for i, name in enumerate(columns)}})
+
+
 def _row_factory(cursor: Any) -> Any:
-    names = {column.name: i for i, column in enumerate(cursor.description or ())}
-    row_class = type("Row", (Row,), {"names": names})
-    return lambda values: row_class(values)
+    return _row_class(tuple(column.name for column in cursor.description or ()))
 
 
 class Cursor:
