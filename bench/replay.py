@@ -48,7 +48,8 @@ from _common import add_database_argument, engine_name, fresh_stores, table
 
 from registry.audit.transfer import cloud_event, export_lines, import_lines
 from registry.bootstrap import bootstrap
-from registry.log.chain import GENESIS, envelope_hash, format_instant
+from registry.clock import format_instant
+from registry.log.chain import GENESIS, envelope_hash
 from registry.seed import seed
 from registry.settings import Settings, StoreConfig
 
