@@ -23,6 +23,7 @@ PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's
 VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members",
                        "record_facets", "evidence", "search"})
 OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
+STATEMENTS_KEPT = 4096  # SQL texts rewritten for the engine, remembered
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
 LAYOUT = 5  # the projection tables' layout; a version of another layout is rebuilt
 
@@ -154,6 +155,8 @@ class Database:
             cached = PLACEHOLDER.sub(lambda m: self.table(self._name(m.group(1), version)), statement)
             if self.engine == "postgres":
                 cached = cached.replace("?", "%s")
+            if len(self._sql) >= STATEMENTS_KEPT:
+                self._sql.clear()
             self._sql[(statement, version)] = cached
         return cached
 

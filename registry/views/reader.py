@@ -139,13 +139,13 @@ class Reader:
         ordinal = day.toordinal()
         params = (*((instant,) if instant else ()), f"{NAME}_v", record_id, ordinal, ordinal,
                   record_id, record_id, ordinal, EVIDENCE)
-        for _ in range(3):
+        for attempt in range(3):
             seen = self._active_seen
             version = seen if seen is not None else self.projection.active_version(cursor)
             try:
                 rows = cursor.versioned(version).execute(statement, params).all()
             except Exception:
-                if seen is None:
+                if attempt == 2:
                     raise
                 self._active_seen = None  # a rebuild may have dropped that version's tables
                 continue

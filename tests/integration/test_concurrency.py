@@ -202,3 +202,47 @@ def test_batches_from_threads_to_one_record_all_land(registry: Registry) -> None
     assert versions == list(range(2, 2 + len(states)))
     assert_log_intact(registry)
     assert registry.reader.view(FRONTEX, None, None)["members"] == sorted(states)
+
+
+def test_a_batch_that_lost_a_race_is_checked_again_on_the_records_as_they_are_now(
+        store_url: str, monkeypatch: Any) -> None:
+    """Another process appends between a batch's checks and its commit: the batch is checked again.
+    A conditional write whose record moved on is refused by its own index; one whose record did not
+    lands, with the rest of the batch."""
+    first = bootstrap(Settings(database=store_url))
+    second = bootstrap(Settings(database=store_url))
+    try:
+        register_frontex(first)
+        first.register("organisations", {"id": "easo", "name": "European Asylum Support Office"}, EDITOR)
+        easo = {"op": "append", "collection": "organisations", "id": "easo",
+                "body": {"type": "renamed", "valid": "2022-01-19", "name": "European Union Agency for Asylum"}}
+        commit = first._commit
+
+        def racing(moved: str) -> Callable[..., Any]:
+            raced: list[bool] = []
+
+            def commit_after_another(*args: Any) -> Any:
+                if not raced:  # the other process gets in first, once
+                    raced.append(True)
+                    second.append("organisations", moved, joined("LV")["body"] if moved == FRONTEX else
+                                  {"type": "renamed", "valid": "2021-01-01", "name": "EASO"}, EDITOR)
+                return commit(*args)
+
+            return commit_after_another
+
+        # The conditional write's record moved on: a 412 naming it (write 1), and nothing of the batch stored.
+        monkeypatch.setattr(first, "_commit", racing(FRONTEX))
+        try:
+            first.batch({"writes": [easo, joined("BG", if_match=1)]}, EDITOR)
+            raise AssertionError("a batch appended to a record that moved on since the version it named")
+        except PreconditionFailed as refused:
+            assert list(refused.errors["writes"]) == ["1"]
+        assert first.reader.view("easo", None, None)["version"] == 1
+        # Only the unconditional write's record moved on: checked again, the whole batch lands.
+        monkeypatch.setattr(first, "_commit", racing("easo"))
+        done = first.batch({"writes": [easo, joined("BG", if_match=2)]}, EDITOR)["items"]
+        assert [item["version"] for item in done] == [3, 3]
+        assert len(assert_log_intact(first)) == 6
+    finally:
+        first.close()
+        second.close()
