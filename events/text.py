@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 from marshmallow import validate
@@ -45,33 +46,25 @@ def _clean(value: Any, depth: int) -> bool:
     if isinstance(value, str):
         return _clean_text(value)
     if isinstance(value, dict):
-        if not value:
-            return True
-        if depth >= MAX_DEPTH:  # its keys and items are nested too deep
+        if value and depth >= MAX_DEPTH:  # its keys and items are nested too deep
             return False
-        depth += 1
-        for key, item in value.items():  # strings checked here (most are printable), not by a call each
-            if isinstance(key, str) and not (key.isprintable() and len(key) <= MAX_TEXT) and not _clean_text(key):
-                return False
-            if isinstance(item, str):
-                if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
-                    return False
-            elif isinstance(item, (dict, list)) and not _clean(item, depth):
-                return False
-        return True
+        keys = (key for key in value if isinstance(key, str))
+        return _clean_items(keys, depth + 1) and _clean_items(value.values(), depth + 1)
     if isinstance(value, list):
-        if not value:
-            return True
-        if depth >= MAX_DEPTH:
+        if value and depth >= MAX_DEPTH:
             return False
-        depth += 1
-        for item in value:
-            if isinstance(item, str):
-                if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
-                    return False
-            elif isinstance(item, (dict, list)) and not _clean(item, depth):
+        return _clean_items(value, depth + 1)
+    return True
+
+
+def _clean_items(items: Iterable[Any], depth: int) -> bool:
+    """Whether every item is clean at `depth`; strings checked here (most are printable), not by a call each."""
+    for item in items:
+        if isinstance(item, str):
+            if not (item.isprintable() and len(item) <= MAX_TEXT) and not _clean_text(item):
                 return False
-        return True
+        elif isinstance(item, (dict, list)) and not _clean(item, depth):
+            return False
     return True
 
 

@@ -132,26 +132,15 @@ def record_kind(cursor: Cursor, record_id: str) -> str | None:
     return str(kind) if kind else None
 
 
-def record_kinds(cursor: Cursor, record_ids: Sequence[str]) -> dict[str, str]:
-    """The kind of each of the records that exist, by id (a page of ids a query)."""
-    kinds: dict[str, str] = {}
+def record_kinds_and_versions(cursor: Cursor, record_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """(kind, version) of each of the records that exist, by id (a page of ids a query)."""
+    found: dict[str, tuple[str, int]] = {}
     for start in range(0, len(record_ids), 500):
         page = record_ids[start:start + 500]
-        rows = cursor.execute("SELECT record, kind FROM {event_log} WHERE version = 1 AND record IN"
-                              f" ({', '.join('?' * len(page))})", page).all()
-        kinds.update((str(record), str(kind)) for record, kind in rows)
-    return kinds
-
-
-def record_versions(cursor: Cursor, record_ids: Sequence[str]) -> dict[str, int]:
-    """The version of each of the records that exist, by id (a page of ids a query)."""
-    versions: dict[str, int] = {}
-    for start in range(0, len(record_ids), 500):
-        page = record_ids[start:start + 500]
-        rows = cursor.execute("SELECT record, MAX(version) FROM {event_log} WHERE record IN"
-                              f" ({', '.join('?' * len(page))}) GROUP BY record", page).all()
-        versions.update((str(record), int(version)) for record, version in rows)
-    return versions
+        rows = cursor.execute("SELECT record, kind, MAX(version) FROM {event_log} WHERE record IN"
+                              f" ({', '.join('?' * len(page))}) GROUP BY record, kind", page).all()
+        found.update((str(record), (str(kind), int(version))) for record, kind, version in rows)
+    return found
 
 
 def record_version(cursor: Cursor, record_id: str, upto: int) -> int | None:

@@ -514,21 +514,14 @@ class Reader:
         with self.database.read() as cursor:
             return log.record_kind(cursor, record_id)
 
-    def record_kinds(self, record_ids: Iterable[str]) -> dict[str, str | None]:
-        """The kind of each record, None for those that do not exist, in one read."""
-        wanted = sorted({record_id for record_id in record_ids if is_record_id(record_id)})
-        with self.database.read() as cursor:
-            found = log.record_kinds(cursor, wanted)
-        return {record_id: found.get(record_id) for record_id in wanted}
-
     def record_kinds_and_versions(self, record_ids: Iterable[str]) -> tuple[dict[str, str | None], dict[str, int]]:
         """The kind of each record (None for those that do not exist) and the version of those
-        that do, in one read."""
+        that do, in one query."""
         wanted = sorted({record_id for record_id in record_ids if is_record_id(record_id)})
         with self.database.read() as cursor:
-            found = log.record_kinds(cursor, wanted)
-            versions = log.record_versions(cursor, wanted)
-        return {record_id: found.get(record_id) for record_id in wanted}, versions
+            found = log.record_kinds_and_versions(cursor, wanted)
+        return ({record_id: found[record_id][0] if record_id in found else None for record_id in wanted},
+                {record_id: version for record_id, (_, version) in found.items()})
 
     def record_envelopes(self, record_id: str) -> builtins.list[dict[str, Any]]:
         with self.database.read() as cursor:

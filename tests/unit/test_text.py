@@ -8,32 +8,12 @@ from typing import Any
 
 import pytest
 
-from events.text import CONTROL, MAX_DEPTH, MAX_TEXT, folded, text_problems
+from events.text import MAX_DEPTH, MAX_TEXT, _problems, folded, text_problems
 
 
 def walked(value: Any, path: str = "body", depth: int = 0) -> dict[str, list[str]]:
-    """The plain walk text_problems gives the same answers as (it checks first without paths)."""
-    if depth > MAX_DEPTH:
-        return {path: [f"nested deeper than {MAX_DEPTH} levels"]}
-    problems: dict[str, list[str]] = {}
-    if isinstance(value, str):
-        if len(value) > MAX_TEXT:
-            problems[path] = [f"is longer than {MAX_TEXT} characters"]
-        elif CONTROL.search(value):
-            problems[path] = ["holds a control character"]
-        else:
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                problems[path] = ["is not valid Unicode (a lone surrogate)"]
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            problems.update(walked(key, f"{path}.{key}", depth + 1) if isinstance(key, str) else {})
-            problems.update(walked(item, f"{path}.{key}", depth + 1))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            problems.update(walked(item, f"{path}[{index}]", depth + 1))
-    return problems
+    """The full walk, with every node's path, that text_problems must agree with (it checks first without paths)."""
+    return _problems(value, path, depth)
 
 
 def nested(levels: int, inner: Any = "x") -> Any:
