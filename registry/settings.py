@@ -68,7 +68,7 @@ class StoreConfig:
                 POSTGRES_CONNECT_TIMEOUT="2",
             )
             return env
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.sqlite_path}
+        return {"PERSISTENCE_MODULE": "registry.log.sqlite:Factory", "SQLITE_DBNAME": self.sqlite_path}
 
 
 def _setting(default: Any, env: str, help: str, choices: tuple[str, ...] = ()) -> Any:
