@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import validate
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab and newlines, and DEL
+NON_ASCII = re.compile(r"[^\x00-\x7f]")
 MAX_DEPTH = 16
 MAX_TEXT = 10_000  # characters of one text field
 NOT_BLANK = validate.Regexp(r"\S", error="must not be blank")
@@ -98,4 +99,8 @@ def folded(text: str) -> str:
     if text.isascii():  # ASCII decomposes to itself and holds no combining marks
         return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return NON_ASCII.sub(_without_marks, decomposed).casefold()
+
+
+def _without_marks(match: re.Match[str]) -> str:
+    return "" if unicodedata.combining(match.group()) else match.group()

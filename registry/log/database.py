@@ -21,11 +21,11 @@ from registry.settings import StoreConfig
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
 # The view projection's tables exist once per projection version: {records} is records_v<N>.
 VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeline", "series_members",
-                       "record_facets", "evidence", "search"})
+                       "record_facets", "evidence", "search", "search_texts", "search_hits"})
 OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
 STATEMENTS_KEPT = 4096  # SQL texts rewritten for the engine, remembered
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
-LAYOUT = 5  # the projection tables' layout; a version of another layout is rebuilt
+LAYOUT = 6  # the projection tables' layout; a version of another layout is rebuilt
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -294,7 +294,7 @@ class Database:
                 record TEXT NOT NULL, position {big} NOT NULL, certain_day {big} NOT NULL,
                 valid_lower {big} NOT NULL, valid_upper {big}, sys_from {big} NOT NULL, sys_to {big} NOT NULL,
                 item TEXT NOT NULL)""",
-            self._search_table(),
+            *self._search_tables(),
         ]
         with self.write() as cursor:
             versioned = cursor.versioned(version)
@@ -324,22 +324,34 @@ class Database:
         ):
             cursor.execute(statement)
 
-    def _search_table(self) -> str:
+    def _search_tables(self) -> tuple[str, ...]:
         """Texts a search matches: titles and names a record has had, and its events' notes and
-        sources; `folded` is the text without accents, in lower case."""
+        sources. Each distinct text is kept and indexed once, by its digest; `search_hits` says
+        where it occurs. `folded` (PostgreSQL) is the text without accents, in lower case."""
+        hits = """CREATE TABLE IF NOT EXISTS {search_hits} (
+            digest %s NOT NULL, record TEXT NOT NULL, kind TEXT NOT NULL, matched TEXT NOT NULL,
+            position %s NOT NULL)"""
         if self.engine == "sqlite":
-            return ("CREATE VIRTUAL TABLE IF NOT EXISTS {search} USING fts5(text, folded UNINDEXED,"
-                    " record UNINDEXED, kind UNINDEXED, matched UNINDEXED, position UNINDEXED,"
-                    " tokenize = 'porter unicode61 remove_diacritics 2')")
-        return """CREATE TABLE IF NOT EXISTS {search} (
-            text TEXT NOT NULL, folded TEXT NOT NULL, record TEXT NOT NULL, kind TEXT NOT NULL,
-            matched TEXT NOT NULL, position BIGINT NOT NULL,
-            document tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, folded)) STORED)"""
+            return (
+                "CREATE TABLE IF NOT EXISTS {search_texts} (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE,"
+                " text TEXT NOT NULL)",
+                # The words of each text, indexed from {search_texts} (external content, filled in by rowid).
+                "CREATE VIRTUAL TABLE IF NOT EXISTS {search} USING fts5(text, content = '{search_texts}',"
+                " content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2')",
+                hits % ("BLOB", "INTEGER"),
+            )
+        return (
+            """CREATE TABLE IF NOT EXISTS {search_texts} (
+                digest BYTEA PRIMARY KEY, text TEXT NOT NULL, folded TEXT NOT NULL,
+                document tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, folded)) STORED)""",
+            hits % ("BYTEA", "BIGINT"),
+        )
 
     def _search_indexes(self, v: str) -> tuple[str, ...]:
+        hits = f"CREATE INDEX IF NOT EXISTS search_hits{v}_digest ON {{search_hits}} (digest, position)"
         if self.engine == "sqlite":
-            return ()
-        return (f"CREATE INDEX IF NOT EXISTS search{v}_document ON {{search}} USING GIN (document)",)
+            return (hits,)
+        return (f"CREATE INDEX IF NOT EXISTS search_texts{v}_document ON {{search_texts}} USING GIN (document)", hits)
 
     def drop_projection_tables(self, version: int) -> None:
         with self.write() as cursor:

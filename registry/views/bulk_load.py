@@ -50,9 +50,10 @@ from registry.views.rows import (
 from registry.views.tables import (
     EVIDENCE_COLUMNS,
     FACET_COLUMNS,
-    SEARCH_COLUMNS,
     SEGMENT_COLUMNS,
     TIMELINE_COLUMNS,
+    index_search,
+    load_search,
     track,
 )
 
@@ -169,6 +170,7 @@ class BulkLoad:
         self.database = database
         self.version = version
         self.until = until
+        self.stored_texts: dict[bytes, None] = {}
 
     def run(self, batch: int, after_record: str, progress: Callable[[int], object] | None = None,
             workers: int | None = None) -> None:
@@ -188,6 +190,7 @@ class BulkLoad:
         with self.database.write(durable=False) as raw:
             cursor = raw.versioned(self.version)
             self.database.create_projection_indexes(cursor)
+            index_search(cursor)
             cursor.execute("UPDATE {projection_tables} SET load_until = NULL, loaded_through = NULL WHERE version = ?",
                            (self.version,))
             track(cursor, self.until)
@@ -233,9 +236,9 @@ class BulkLoad:
                 ("timeline", TIMELINE_COLUMNS, rows.timeline),
                 ("record_facets", FACET_COLUMNS, rows.facets),  # records are disjoint: no duplicates
                 ("evidence", EVIDENCE_COLUMNS, rows.evidence),
-                ("search", SEARCH_COLUMNS, rows.search),
             ):
                 cursor.insert_rows(table, columns, table_rows)
+            load_search(cursor, rows.search, self.stored_texts)
             cursor.execute("UPDATE {projection_tables} SET loaded_through = ? WHERE version = ?",
                            (rows.last_record, self.version))
 

@@ -46,6 +46,7 @@ from registry.views.tables import (
     NAME,
     add_facets,
     add_members,
+    clear_search_index,
     end_evidence,
     insert_evidence,
     insert_search,
@@ -257,8 +258,9 @@ class ViewProjection:
         with self.database.write(lock=NAME) as cursor:
             active = self.active(cursor)
             for table in ("view_segments", "records", "heads", "head_days", "timeline", "series_members",
-                          "record_facets", "evidence", "search"):
+                          "record_facets", "evidence", "search_hits", "search_texts"):
                 active.execute(f"DELETE FROM {{{table}}}")
+            clear_search_index(active)
             active.execute("DELETE FROM {projection_position} WHERE name = ?", (tracking_name(active),))
 
 

@@ -12,6 +12,7 @@ memory) apply the same rules, so both store exactly the same rows:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ import orjson
 
 from events import Fact, ValidTime
 from events.temporal import BEFORE_ALL, dump_state, fold, initial_state, read_log, segments
-from events.text import folded
 from registry.views.tables import ALIVE as ALIVE  # the projection and the bulk load take it from here
 
 Head = dict[str, Any]  # {kind, last_day, last_order, last_state}: what the fast path needs of a record
@@ -92,7 +92,9 @@ def title_of(state: Mapping[str, Any]) -> str | None:
 
 
 def search_row(envelope: Mapping[str, Any], matched: str, text: str) -> tuple[Any, ...]:
-    return (text, folded(text), envelope["record"], envelope["kind"], matched, envelope["position"])
+    """(digest, text, record, kind, matched, position): where a text occurs (SEARCH_COLUMNS)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return (digest, text, envelope["record"], envelope["kind"], matched, envelope["position"])
 
 
 def text_rows(envelope: Mapping[str, Any]) -> list[tuple[Any, ...]]:

@@ -1,9 +1,9 @@
 """Search: records whose title or name as of a point, or whose events' notes and sources
 known at that point, match the words of a query.
 
-The texts are kept by the projection in its `search` table (SQLite FTS5 with the porter
-stemmer; PostgreSQL full-text search with the english configuration), folded to lower
-case without accents. A title row matches only while it is the record's title in the
+The projection keeps each distinct text once, in its `search_texts` table (indexed by
+SQLite FTS5 with the porter stemmer, or PostgreSQL full-text search with the english
+configuration, without accents and case), and every place it occurs in `search_hits`. A title row matches only while it is the record's title in the
 view at the point, so a search finds a renamed organisation by its name as of then.
 """
 
@@ -77,18 +77,19 @@ def search(reader: Reader, q: str, *, kind: str | None = None, as_of: dt.date | 
 
 def _matches(cursor: Cursor, words: list[str], kind: str | None, point: Point) -> list[tuple[Any, ...]]:
     """(record, kind, matched, text, snippet) of every stored text known at the point that holds every word."""
-    by_kind = " AND kind = ?" if kind else ""
+    by_kind = " AND h.kind = ?" if kind else ""
     if cursor.database.engine == "sqlite":
         query = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-        rows = cursor.execute(
-            "SELECT record, kind, matched, text, snippet({search}, 0, '', '', '…', 16) FROM {search}"
-            f" WHERE {{search}} MATCH ? AND position <= ?{by_kind}",
-            (query, point.position, *([kind] if kind else []))).all()
+        found = ("SELECT t.digest, t.text, snippet({search}, 0, '', '', '…', 16) AS snippet"
+                 " FROM {search} JOIN {search_texts} t ON t.id = {search}.rowid WHERE {search} MATCH ?")
     else:
-        rows = cursor.execute(
-            "SELECT record, kind, matched, text, ts_headline('english', text, query,"
-            " 'StartSel=\"\", StopSel=\"\", MaxWords=16, MinWords=8, ShortWord=2')"
-            " FROM {search}, plainto_tsquery('english', ?) AS query"
-            f" WHERE document @@ query AND position <= ?{by_kind}",
-            (" ".join(words), point.position, *([kind] if kind else []))).all()
+        query = " ".join(words)
+        found = ("SELECT digest, text, ts_headline('english', text, query,"
+                 " 'StartSel=\"\", StopSel=\"\", MaxWords=16, MinWords=8, ShortWord=2') AS snippet"
+                 " FROM {search_texts}, plainto_tsquery('english', ?) AS query WHERE document @@ query")
+    rows = cursor.execute(  # each matching text's snippet once, then the places it occurs
+        f"WITH found AS MATERIALIZED ({found})"
+        " SELECT h.record, h.kind, h.matched, f.text, f.snippet FROM found f"
+        f" JOIN {{search_hits}} h ON h.digest = f.digest WHERE h.position <= ?{by_kind}",
+        (query, point.position, *([kind] if kind else []))).all()
     return [tuple(row) for row in rows]

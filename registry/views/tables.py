@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from events.text import folded
 from registry.log.database import Cursor
 
 NAME = "views"
+STORED_KEPT = 10_000  # texts a bulk load remembers having stored
 ALIVE = 2**62  # the sys_to of a row that is still the record's knowledge
 SEGMENT_COLUMNS = ("record", "valid_from", "sys_from", "sys_to", "state")
 TIMELINE_COLUMNS = ("record", "position", "valid_lower", "valid_upper", "state", "effective")
 FACET_COLUMNS = ("kind", "facet", "value", "record")
 EVIDENCE_COLUMNS = ("record", "position", "certain_day", "valid_lower", "valid_upper", "item", "sys_from", "sys_to")
-SEARCH_COLUMNS = ("text", "folded", "record", "kind", "matched", "position")
+SEARCH_COLUMNS = ("digest", "text", "record", "kind", "matched", "position")  # a search row
+HIT_COLUMNS = ("digest", "record", "kind", "matched", "position")
 
 
 def tracking_name(cursor: Cursor) -> str:
@@ -65,4 +68,51 @@ def end_evidence(cursor: Cursor, record: str, positions: list[int], position: in
 
 
 def insert_search(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
-    cursor.insert_rows("search", SEARCH_COLUMNS, rows)
+    """Store search rows: each text not stored yet once, indexed now, and every row as a hit on it."""
+    if not rows:
+        return
+    texts = {row[0]: row for row in rows}
+    if cursor.database.engine == "sqlite":
+        fresh = []
+        for digest, text, *_ in texts.values():
+            cursor.execute("INSERT INTO {search_texts} (digest, text) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+                           (digest, text))
+            if cursor.raw.rowcount == 1:
+                fresh.append((cursor.raw.lastrowid, text))
+        cursor.executemany("INSERT INTO {search} (rowid, text) VALUES (?, ?)", fresh)
+    else:
+        _add_texts(cursor, texts.values())
+    cursor.insert_rows("search_hits", HIT_COLUMNS, [(row[0], *row[2:]) for row in rows])
+
+
+def load_search(cursor: Cursor, rows: list[tuple[Any, ...]], stored: dict[bytes, None]) -> None:
+    """Store search rows in a bulk load, whose words are indexed once it ends (`index_search`).
+    `stored`: digests of texts stored lately, which need no second attempt (kept to STORED_KEPT)."""
+    texts = {row[0]: row for row in rows if row[0] not in stored}
+    _add_texts(cursor, texts.values())
+    for digest in texts:
+        stored[digest] = None
+    while len(stored) > STORED_KEPT:
+        del stored[next(iter(stored))]
+    cursor.insert_rows("search_hits", HIT_COLUMNS, [(row[0], *row[2:]) for row in rows])
+
+
+def index_search(cursor: Cursor) -> None:
+    """Index the words of every stored text at once (SQLite; PostgreSQL's index follows its rows)."""
+    if cursor.database.engine == "sqlite":
+        cursor.execute("INSERT INTO {search} ({search}) VALUES ('rebuild')")
+
+
+def clear_search_index(cursor: Cursor) -> None:
+    """Empty the word index (SQLite: it keeps no rows of its own to delete)."""
+    if cursor.database.engine == "sqlite":
+        cursor.execute("INSERT INTO {search} ({search}) VALUES ('delete-all')")
+
+
+def _add_texts(cursor: Cursor, rows: Iterable[tuple[Any, ...]]) -> None:
+    if cursor.database.engine == "sqlite":
+        cursor.executemany("INSERT INTO {search_texts} (digest, text) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+                           [row[:2] for row in rows])
+    else:
+        cursor.executemany("INSERT INTO {search_texts} (digest, text, folded) VALUES (?, ?, ?)"
+                           " ON CONFLICT (digest) DO NOTHING", [(row[0], row[1], folded(row[1])) for row in rows])

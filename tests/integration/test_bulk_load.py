@@ -39,8 +39,10 @@ TABLES = {
     "timeline": "record, position, valid_lower, valid_upper, state, effective",
     "series_members": "series, meeting",
     "evidence": "record, position, certain_day, valid_lower, valid_upper, sys_from, sys_to, item",
-    "search": "record, position, matched, kind, text, folded",
+    "search_hits": "record, position, matched, kind, digest",
+    "search_texts": "digest, text",
 }
+INDEXED_WORDS = ("readmission", "migration", "committee", "frontex")
 
 
 def stored(registry: Registry) -> dict[str, Any]:
@@ -51,7 +53,21 @@ def stored(registry: Registry) -> dict[str, Any]:
                 for table, columns in TABLES.items()}
         rows["heads"] = sorted((r[0], r[1], orjson.loads(r[2])) for r in active.execute(
             "SELECT record, kind, head FROM {heads}").all())
+        rows["indexed"] = {word: indexed(active, word) for word in INDEXED_WORDS}
     return rows
+
+
+def indexed(cursor: Any, word: str) -> list[bytes]:
+    """The digests of the texts the search index finds `word` in (checked for consistency first)."""
+    if cursor.database.engine == "sqlite":
+        cursor.execute("INSERT INTO {search} ({search}, rank) VALUES ('integrity-check', 1)")
+        found = cursor.execute("SELECT t.digest FROM {search} JOIN {search_texts} t ON t.id = {search}.rowid"
+                               " WHERE {search} MATCH ? ORDER BY t.digest", (word,)).all()
+    else:
+        found = cursor.execute("SELECT digest FROM {search_texts} WHERE document @@ plainto_tsquery('english', ?)"
+                               " ORDER BY digest", (word,)).all()
+    assert found, f"the seed's texts hold {word!r}"
+    return [bytes(row[0]) for row in found]
 
 
 def a_history(registry: Registry, seed_number: int, events: int) -> None:

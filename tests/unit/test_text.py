@@ -7,6 +7,8 @@ import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events.text import MAX_DEPTH, MAX_TEXT, _problems, folded, text_problems
 
@@ -95,7 +97,15 @@ def test_any_value_gives_what_the_plain_walk_gives() -> None:
 
 
 @pytest.mark.parametrize("text", ["", "Joint Committee (JC)", "".join(map(chr, range(128))), "Straße", "Ĳssel",
-                                  "Conseil de l'Union européenne", "Ｆｕｌｌ ｗｉｄｔｈ", "ﬁnal", "Совет ЕС"])
+                                  "Conseil de l'Union européenne", "Ｆｕｌｌ ｗｉｄｔｈ", "ﬁnal", "Совет ЕС",
+                                  "Crème brûlée – ǅ ½ ế 한국어", "a\u0301\u0328b\u20dd"])
 def test_folded_text_is_lower_case_without_accents(text: str) -> None:
+    decomposed = unicodedata.normalize("NFKD", text)
+    assert folded(text) == "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@settings(max_examples=500)
+@given(st.text())
+def test_folding_any_text_drops_exactly_the_combining_marks(text: str) -> None:
     decomposed = unicodedata.normalize("NFKD", text)
     assert folded(text) == "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
