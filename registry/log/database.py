@@ -48,7 +48,12 @@ def _row_class(columns: tuple[str, ...]) -> type[Row]:
 
 
 def _row_factory(cursor: Any) -> Any:
-    return _row_class(tuple(column.name for column in cursor.description or ()))
+    """The row class of a psycopg result, by its column names as the server sent them (read
+    from the result itself: `cursor.description` would build a Column object for each)."""
+    result = cursor.pgresult
+    if result is None:
+        return _row_class(())
+    return _row_class(tuple((result.fname(i) or b"").decode() for i in range(result.nfields)))
 
 
 class Cursor:

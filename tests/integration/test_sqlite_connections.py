@@ -1,0 +1,36 @@
+"""The event store's SQLite connections: the registry's pool, in WAL mode, with rows by name."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from registry.bootstrap import bootstrap
+from registry.log.sqlite import StatementCachingPool
+from registry.settings import Settings
+
+
+def test_the_store_opens_its_sqlite_connections_from_the_statement_caching_pool(tmp_path: Path) -> None:
+    registry = bootstrap(Settings(database=str(tmp_path / "store.db")))
+    try:
+        assert isinstance(registry.database.datastore.pool, StatementCachingPool)
+        with registry.database.read() as cursor:
+            assert cursor.execute("PRAGMA journal_mode").scalar() == "wal"
+            row = cursor.execute("SELECT 7 AS seven").one()
+            assert isinstance(row, sqlite3.Row) and row["seven"] == 7
+    finally:
+        registry.close()
+
+
+def test_a_rebuild_worker_opens_the_same_pool(tmp_path: Path) -> None:
+    from registry.log.database import Database
+    from registry.log.store import RegistryStore
+
+    registry = bootstrap(Settings(database=str(tmp_path / "store.db")))
+    try:
+        worker = Database.open(registry.database.config, RegistryStore.name)
+        assert isinstance(worker.datastore.pool, StatementCachingPool)
+        with worker.read() as cursor:
+            assert cursor.execute("SELECT count(*) FROM {event_log}").scalar() == 0
+    finally:
+        registry.close()
