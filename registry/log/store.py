@@ -111,6 +111,14 @@ class RegistryStore(Application[uuid.UUID]):
         else:
             recorder._insert_stored_events(cursor.raw, stored)
 
+    def lock_log(self, cursor: Cursor) -> None:
+        """Take, now, the lock that orders the cursor's transaction among writers of the log
+        (PostgreSQL: the library's table lock, as its inserts take it; SQLite: the transaction
+        holds the store's one write lock from its start)."""
+        if self.config.engine == "postgres":
+            recorder: Any = self.recorder
+            recorder._lock_table(cursor.raw)
+
     def remember(self, records: Sequence[Record]) -> None:
         """Keep just-saved records in the library's cache, as `Application.save()` would."""
         cache = self.repository.cache

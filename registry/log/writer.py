@@ -144,10 +144,9 @@ class LogWriter:
                     break
                 # No group is being written: this thread writes the next one (its own commit
                 # among them, unless more than a group's worth queued before it).
-                group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
                 self._writing = True
             try:
-                self._write_group(group)
+                self._write_group()
             finally:
                 with self._turn:
                     self._writing = False
@@ -157,12 +156,23 @@ class LogWriter:
         assert waiting.committed is not None
         return waiting.committed
 
-    def _write_group(self, group: list[_Waiting]) -> None:
-        """One transaction for the group, a savepoint per commit; outcomes set once it is durable."""
+    def _take_group(self) -> list[_Waiting]:
+        with self._turn:
+            group, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
+        return group
+
+    def _write_group(self) -> None:
+        """One transaction for the next group, a savepoint per commit; outcomes set once it is durable.
+
+        The group is taken once the transaction holds the log's write lock: what queued while
+        another process (or this one's last group) held it goes in too."""
         outcomes: list[list[dict[str, Any]] | BaseException] = []
+        group: list[_Waiting] | None = None
         views_applied = False
         try:
             with self.store.database.write() as cursor:
+                self.store.lock_log(cursor)
+                group = self._take_group()
                 head = reader.head(cursor)
                 logged: list[dict[str, Any]] = []
                 for index, waiting in enumerate(group):
@@ -174,10 +184,11 @@ class LogWriter:
                 if logged and self.apply_views is not None:
                     views_applied = self.apply_views(cursor, logged)
         except BaseException as error:  # the transaction failed: nothing of the group is stored
-            for waiting in group:
+            for waiting in group if group is not None else self._take_group():
                 waiting.error = error
                 waiting.done = True
             return
+        assert group is not None
         if logged and not views_applied and self.catch_up_views is not None:
             try:
                 self.catch_up_views()

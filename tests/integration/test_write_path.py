@@ -108,7 +108,8 @@ def test_in_a_group_a_conflicting_commit_fails_alone(registry: Registry) -> None
     first, stale, other = (prepared(registry, "frontex", "2030-01-01"), prepared(registry, "frontex", "2031-01-01"),
                            prepared(registry, "fsb-border-guard-service", "2030-01-01"))
     group = [_Waiting(first), _Waiting(stale), _Waiting(other)]
-    registry.writer._write_group(group)
+    registry.writer._queue.extend(group)
+    registry.writer._write_group()
 
     assert isinstance(group[1].error, IntegrityError) and group[1].committed is None
     stored = [waiting.committed.envelopes[0] for waiting in (group[0], group[2]) if waiting.committed]
@@ -116,6 +117,49 @@ def test_in_a_group_a_conflicting_commit_fails_alone(registry: Registry) -> None
     assert counts(registry)[:2] == (before[0] + 2, before[1] + 2)
     assert registry.reader.view("frontex", dt.date(2030, 6, 1), None)["name"] == "Renamed as of 2030-01-01"
     assert registry.auditor.verify()["ok"] is True
+
+
+def test_commits_that_queue_while_another_process_writes_share_one_transaction(store_url: str) -> None:
+    # Another process holds the log's write lock; appends queue here meanwhile. Once it lets
+    # go, all of them go in one transaction: the group is taken after the lock, not before.
+    registry, other = bootstrap(Settings(database=store_url)), bootstrap(Settings(database=store_url))
+    try:
+        records = [f"agency-{n}" for n in range(6)]
+        for record in records:
+            registry.register("organisations", {"id": record, "name": f"Agency {record}"}, EDITOR)
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:
+            with other.database.write() as cursor:
+                other.store.lock_log(cursor)
+                holding.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert holding.wait(10)
+        transactions = registry.writer.stats.transactions
+        appends = [threading.Thread(target=registry.append, args=(
+            "organisations", record, {"type": "renamed", "valid": "2031-01-01", "name": f"Name of {record}"}, EDITOR))
+            for record in records]
+        for thread in appends:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(registry.writer._queue) < len(appends) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(registry.writer._queue) == len(appends)  # all waiting, none taken before the lock
+        release.set()
+        for thread in [holder, *appends]:
+            thread.join(10)
+
+        assert registry.writer.stats.transactions - transactions == 1
+        assert registry.writer.stats.commits >= len(appends)
+        assert [registry.reader.view(record, dt.date(2031, 1, 1), None)["name"] for record in records] == [
+            f"Name of {record}" for record in records]
+        assert registry.auditor.verify()["ok"] is True
+    finally:
+        other.close()
+        registry.close()
 
 
 def test_commits_that_arrive_while_one_is_written_share_the_next_transaction(registry: Registry) -> None:
