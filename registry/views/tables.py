@@ -113,6 +113,10 @@ def _add_texts(cursor: Cursor, rows: Iterable[tuple[Any, ...]]) -> None:
     if cursor.database.engine == "sqlite":
         cursor.executemany("INSERT INTO {search_texts} (digest, text) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
                            [row[:2] for row in rows])
-    else:
-        cursor.executemany("INSERT INTO {search_texts} (digest, text, folded) VALUES (?, ?, ?)"
-                           " ON CONFLICT (digest) DO NOTHING", [(row[0], row[1], folded(row[1])) for row in rows])
+    else:  # one statement, whatever the number of texts
+        texts = [(row[0], row[1]) for row in rows]
+        if texts:
+            cursor.execute(
+                "INSERT INTO {search_texts} (digest, text, folded)"
+                " SELECT * FROM unnest(?::bytea[], ?::text[], ?::text[]) ON CONFLICT (digest) DO NOTHING",
+                ([digest for digest, _ in texts], [text for _, text in texts], [folded(text) for _, text in texts]))
