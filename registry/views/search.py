@@ -3,8 +3,9 @@ known at that point, match the words of a query.
 
 The projection keeps each distinct text once, in its `search_texts` table (indexed by
 SQLite FTS5 with the porter stemmer, or PostgreSQL full-text search with the english
-configuration, without accents and case), and every place it occurs in `search_hits`. A title row matches only while it is the record's title in the
-view at the point, so a search finds a renamed organisation by its name as of then.
+configuration, without accents and case), and every place it occurs in `search_hits`.
+A title matches only while it is the record's title in the view at the point, so a
+search finds a renamed organisation by its name as of then.
 """
 
 from __future__ import annotations
