@@ -195,18 +195,18 @@ class LogWriter:
                 views_applied = True
             except Exception:  # the events are stored: the views' follower catches up later
                 logger.exception("the views could not catch up after a commit")
+        for waiting, outcome in zip(group, outcomes, strict=True):  # every caller learns its outcome first
+            if isinstance(outcome, list):
+                self.store.remember(waiting.commit.records)  # before the caller's next write loads them
+                waiting.committed = Committed(outcome, views_applied)
+            else:
+                waiting.error = outcome
+            waiting.done = True
         stored = [outcome for outcome in outcomes if isinstance(outcome, list)]
         events = sum(len(envelopes) for envelopes in stored)
         self.stats.add(len(stored), events)
         if self.on_commit is not None:
             self.on_commit(len(stored), events)
-        for waiting, outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, list):
-                self.store.remember(waiting.commit.records)
-                waiting.committed = Committed(outcome, views_applied)
-            else:
-                waiting.error = outcome
-            waiting.done = True
 
     def _write_one(self, cursor: Cursor, commit: Commit, head: dict[str, Any],
                    savepoint: str) -> list[dict[str, Any]] | BaseException:

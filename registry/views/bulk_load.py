@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -170,7 +170,7 @@ class BulkLoad:
         self.database = database
         self.version = version
         self.until = until
-        self.stored_texts: dict[bytes, None] = {}
+        self.stored_texts: OrderedDict[bytes, None] = OrderedDict()
 
     def run(self, batch: int, after_record: str, progress: Callable[[int], object] | None = None,
             workers: int | None = None) -> None:

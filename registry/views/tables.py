@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,7 +86,7 @@ def insert_search(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
     cursor.insert_rows("search_hits", HIT_COLUMNS, [(row[0], *row[2:]) for row in rows])
 
 
-def load_search(cursor: Cursor, rows: list[tuple[Any, ...]], stored: dict[bytes, None]) -> None:
+def load_search(cursor: Cursor, rows: list[tuple[Any, ...]], stored: OrderedDict[bytes, None]) -> None:
     """Store search rows in a bulk load, whose words are indexed once it ends (`index_search`).
     `stored`: digests of texts stored lately, which need no second attempt (kept to STORED_KEPT)."""
     texts = {row[0]: row for row in rows if row[0] not in stored}
@@ -93,7 +94,7 @@ def load_search(cursor: Cursor, rows: list[tuple[Any, ...]], stored: dict[bytes,
     for digest in texts:
         stored[digest] = None
     while len(stored) > STORED_KEPT:
-        del stored[next(iter(stored))]
+        stored.popitem(last=False)
     cursor.insert_rows("search_hits", HIT_COLUMNS, [(row[0], *row[2:]) for row in rows])
 
 
