@@ -78,7 +78,8 @@ class Registry:
         # SQLite runs one writer at a time anyway: the views are written in the events' own
         # transaction. PostgreSQL keeps its event-table lock short and projects right after.
         inline = self.projection.project_inline if self.config.engine == "sqlite" else None
-        self.writer = LogWriter(self.store, apply_views=inline, catch_up_views=self.projection.catch_up)
+        self.writer = LogWriter(self.store, apply_views=inline,
+                                catch_up_views=lambda logged: self.projection.catch_up(logged=logged))
         self._record_locks = [threading.Lock() for _ in range(STRIPES)]
         # Feeds: this process's follower of the log (started on first use).
         self.feed = LogFollower(self.database, self.config, getattr(self.store.recorder, "channel_name", None),
@@ -183,12 +184,21 @@ class Registry:
         return kind.name
 
     def _record_kind(self, record_id: str, staged: Staged) -> str | None:
-        record = staged.records.get(record_id)
-        if record is not None:
+        record = staged.records.get(record_id) or self._cached(record_id)
+        if record is not None:  # a record's kind never changes, nor does it cease to exist
             return record.kind
         if record_id not in staged.kinds:
             staged.kinds[record_id] = self.reader.record_kind(record_id)
         return staged.kinds[record_id]
+
+    def _cached(self, record_id: str) -> Record | None:
+        """The record as this process last saved or read it (it may have moved on since), or None."""
+        cache = self.store.repository.cache
+        try:
+            cached = cache.get(record_uuid(record_id)) if cache is not None else None
+        except KeyError:
+            return None
+        return cached if isinstance(cached, Record) else None
 
     def _require_record(self, record_id: str, kind: str, staged: Staged) -> None:
         if self._record_kind(record_id, staged) != kind:
@@ -303,23 +313,21 @@ class Registry:
         return Write(record, _entry(event, record.kind, record_id), {"event_id": event.event_id})
 
     def _cached_record(self, record_id: str, staged: Staged) -> Record | None:
-        """A copy of the record from the store's cache, when it is at the version the batch read
-        for it; else None. The repository would read the record's newer events (none then) in a
-        query of its own: a batch reads every record's version in one. A record that moves on
-        after that read fails the commit, which is tried again with versions read again."""
+        """A copy of the record from the store's cache, without reading the store, or None.
+
+        A batch takes it when it is at the version the batch read for it (every record's
+        version in one query). A single command's first attempt (`staged.trust_cache`) takes
+        it as it is: the record's state holds nothing a command checks but its kind, which
+        never changes, so a stale copy can only make an event at a version another process
+        has taken. The store refuses that event, and the next attempt reads the record.
+        """
         version = staged.versions.get(record_id)
-        cache = self.store.repository.cache
-        if version is None or cache is None:
+        if version is None and not staged.trust_cache:
             return None
-        try:
-            cached = cache.get(record_uuid(record_id))
-        except KeyError:
-            return None
-        if not isinstance(cached, Record):
+        cached = self._cached(record_id)
+        if cached is None or (version is not None and cached.version != version):
             return None
         record = copy.deepcopy(cached)  # as the repository copies it (Record.__deepcopy__)
-        if record.version != version:
-            return None
         staged.records[record_id] = record
         return record
 
@@ -330,7 +338,9 @@ class Registry:
             for attempt in range(ATTEMPTS):
                 if attempt:
                     time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-                write = self._emitted(record_id, emit, if_match, Staged())
+                # The first attempt takes the record from the cache; If-Match is checked on the store's.
+                staged = Staged(trust_cache=attempt == 0 and if_match is None)
+                write = self._emitted(record_id, emit, if_match, staged)
                 try:
                     return self._save(write, key)
                 except IntegrityError:
@@ -512,6 +522,7 @@ class Staged:
     records: dict[str, Record] = dataclasses.field(default_factory=dict)
     kinds: dict[str, str | None] = dataclasses.field(default_factory=dict)  # looked up in the store
     versions: dict[str, int] = dataclasses.field(default_factory=dict)  # the records' versions in the store
+    trust_cache: bool = False  # take cached records as they are (see Registry._cached_record)
 
 
 @dataclass(frozen=True)

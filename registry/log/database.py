@@ -217,16 +217,23 @@ class Database:
             return
         with self.datastore.transaction(commit=True) as raw:
             cursor = Cursor(raw, self)
-            if not durable:  # the commit does not wait for the WAL flush; a crash loses it whole or not at all
+            # Not durable: the commit does not wait for the WAL flush; a crash loses it whole or not at all.
+            if not durable and lock:  # both in one round trip
+                cursor.execute("SELECT set_config('synchronous_commit', 'off', true),"
+                               " pg_advisory_xact_lock(hashtext(?))", (self._lock_key(lock),))
+            elif not durable:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            if lock:
+            elif lock:
                 self.lock(cursor, lock)
             yield cursor
 
     def lock(self, cursor: Cursor, name: str) -> None:
         """Hold a named lock until the transaction ends (SQLite's write lock covers everything)."""
         if self.engine == "postgres":
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.schema}.{name}",))
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (self._lock_key(name),))
+
+    def _lock_key(self, name: str) -> str:
+        return f"{self.schema}.{name}"
 
     def create_tables(self) -> None:
         big = "BIGINT" if self.engine == "postgres" else "INTEGER"

@@ -9,7 +9,9 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import Environment, register_topic
+from psycopg.sql import SQL, Identifier
 
 from registry.log.database import Cursor, Database, ensure_schema
 from registry.settings import StoreConfig
@@ -102,22 +104,27 @@ class RegistryStore(Application[uuid.UUID]):
         return Environment(name, dict(env or {}))
 
     def insert_stored(self, cursor: Cursor, stored: Sequence[StoredEvent]) -> None:
-        """Insert into the library's table within the cursor's transaction (on PostgreSQL under
-        the library's table lock, with its NOTIFY to listeners)."""
+        """Insert into the library's table within the cursor's transaction, which holds the log's
+        lock (`lock_log`)."""
         recorder: Any = self.recorder
         if self.config.engine == "sqlite":  # the library's own statement, for many events in one call
             cursor.raw.executemany(recorder.insert_events_statement, [
                 (_hex(event.originator_id), event.originator_version, event.topic, event.state) for event in stored])
-        else:
-            recorder._insert_stored_events(cursor.raw, stored)
+        else:  # the library's insert, without the table lock and NOTIFY it would send again each time
+            PostgresAggregateRecorder._insert_stored_events(recorder, cursor.raw, stored)
 
     def lock_log(self, cursor: Cursor) -> None:
-        """Take, now, the lock that orders the cursor's transaction among writers of the log
-        (PostgreSQL: the library's table lock, as its inserts take it; SQLite: the transaction
-        holds the store's one write lock from its start)."""
+        """Take, now, the lock that orders the cursor's transaction among writers of the log.
+
+        PostgreSQL: the library's table lock, as its own inserts take it, and its NOTIFY to
+        listeners (sent when the transaction commits), once for the whole transaction. SQLite:
+        the transaction holds the store's one write lock from its start."""
         if self.config.engine == "postgres":
             recorder: Any = self.recorder
-            recorder._lock_table(cursor.raw)
+            cursor.raw.execute("SELECT set_config('lock_timeout', %s, true), pg_notify(%s, '')",
+                               (f"{recorder.datastore.lock_timeout}s", recorder.channel_name), prepare=True)
+            cursor.raw.execute(SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(
+                Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)), prepare=True)
 
     def remember(self, records: Sequence[Record]) -> None:
         """Keep just-saved records in the library's cache, as `Application.save()` would."""

@@ -119,7 +119,7 @@ class LogWriter:
     """
 
     def __init__(self, store: RegistryStore, apply_views: ApplyViews | None = None,
-                 catch_up_views: Callable[[], object] | None = None) -> None:
+                 catch_up_views: Callable[[list[dict[str, Any]]], object] | None = None) -> None:
         self.store = store
         self.apply_views = apply_views
         self.catch_up_views = catch_up_views
@@ -175,15 +175,17 @@ class LogWriter:
                 group = self._take_group()
                 head = reader.head(cursor)
                 logged: list[dict[str, Any]] = []
-                for index, waiting in enumerate(group):
-                    outcome = self._write_one(cursor, waiting.commit, head, f"commit_{index}")
+                for index, waiting in enumerate(group):  # a savepoint each, unless alone
+                    outcome = self._write_one(cursor, waiting.commit, head,
+                                              f"commit_{index}" if len(group) > 1 else None)
                     outcomes.append(outcome)
                     if isinstance(outcome, list):
                         logged += outcome
                         head = outcome[-1]
                 if logged and self.apply_views is not None:
                     views_applied = self.apply_views(cursor, logged)
-        except BaseException as error:  # the transaction failed: nothing of the group is stored
+        except BaseException as failure:  # the transaction failed: nothing of the group is stored
+            error = failure.error if isinstance(failure, _Refused) else failure
             for waiting in group if group is not None else self._take_group():
                 waiting.error = error
                 waiting.done = True
@@ -191,7 +193,7 @@ class LogWriter:
         assert group is not None
         if logged and not views_applied and self.catch_up_views is not None:
             try:
-                self.catch_up_views()
+                self.catch_up_views(logged)
                 views_applied = True
             except Exception:  # the events are stored: the views' follower catches up later
                 logger.exception("the views could not catch up after a commit")
@@ -209,22 +211,29 @@ class LogWriter:
             self.on_commit(len(stored), events)
 
     def _write_one(self, cursor: Cursor, commit: Commit, head: dict[str, Any],
-                   savepoint: str) -> list[dict[str, Any]] | BaseException:
+                   savepoint: str | None) -> list[dict[str, Any]] | BaseException:
+        """Store one commit; a refused one leaves nothing (rolled back to `savepoint`, or with
+        the whole transaction when it is the only commit, by raising `_Refused`)."""
         order = {entry["id"]: index for index, entry in enumerate(commit.entries)}
         events = sorted((event for record in commit.records for event in record.collect_events()),
                         key=lambda event: order[event.event_id])  # type: ignore[attr-defined]  # log order
         stored = [self.store.mapper.to_stored_event(event) for event in events]
-        cursor.execute(f"SAVEPOINT {savepoint}")
+        if savepoint:
+            cursor.execute(f"SAVEPOINT {savepoint}")
         try:
             self.store.insert_stored(cursor, stored)
             envelopes = append_to_log(cursor, commit.entries, head)
             if commit.idempotency is not None:
                 _remember(cursor, commit.idempotency, envelopes[-1]["recorded_at"])
         except INTEGRITY_ERRORS as error:
+            refused = error if isinstance(error, IntegrityError) else IntegrityError(str(error))
+            if not savepoint:
+                raise _Refused(refused) from error
             cursor.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
             cursor.execute(f"RELEASE SAVEPOINT {savepoint}")
-            return error if isinstance(error, IntegrityError) else IntegrityError(str(error))
-        cursor.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return refused
+        if savepoint:
+            cursor.execute(f"RELEASE SAVEPOINT {savepoint}")
         return envelopes
 
     @contextmanager
@@ -232,12 +241,21 @@ class LogWriter:
         """One transaction for a whole import: `write(events, envelopes)` may be called many
         times; the envelopes keep their positions, times and hashes."""
         with self.store.database.write() as cursor:
+            self.store.lock_log(cursor)
 
             def write(events: list[Any], envelopes: list[dict[str, Any]]) -> None:
                 self.store.insert_stored(cursor, [self.store.mapper.to_stored_event(e) for e in events])
                 append_imported(cursor, envelopes)
 
             yield write
+
+
+class _Refused(Exception):
+    """The store refused a group's only commit: its transaction is rolled back."""
+
+    def __init__(self, error: IntegrityError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _remember(cursor: Cursor, idempotency: IdempotencyRecord, recorded_at: str) -> None:

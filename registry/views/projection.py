@@ -120,11 +120,18 @@ class ViewProjection:
         with self.database.read() as cursor:
             return tracked_position(self.active(cursor))
 
-    def catch_up(self, batch: int = 500, progress: Callable[[int], object] | None = None) -> int:
-        """Apply every logged event the active version has not applied; returns its position."""
+    def catch_up(self, batch: int = 500, progress: Callable[[int], object] | None = None,
+                 logged: list[dict[str, Any]] | None = None) -> int:
+        """Apply every logged event the active version has not applied; returns its position.
+        `logged`: envelopes just logged, applied as given when the views are right behind them."""
         while True:
             with self.database.write(lock=NAME, durable=False) as cursor:
-                position, count = self._advance(self.active(cursor), batch)
+                active = self.active_and_position(cursor)
+                if logged and active.projected == logged[0]["position"] - 1:
+                    position, count = self._apply(active, logged), 0
+                else:
+                    position, count = self._advance(active, batch)
+            logged = None
             if progress and count:
                 progress(count)
             if count < batch:
@@ -143,31 +150,28 @@ class ViewProjection:
 
     def _advance(self, cursor: Cursor, batch: int, until: int | None = None) -> tuple[int, int]:
         """Apply up to `batch` events after the version's position (to `until`); tracking in the same transaction."""
-        position = tracked_position(cursor)
+        position = cursor.projected if cursor.projected is not None else tracked_position(cursor)
         envelopes = log.read_range(cursor, position, until, limit=batch)
+        return (self._apply(cursor, envelopes) if envelopes else position), len(envelopes)
+
+    def _apply(self, cursor: Cursor, envelopes: list[dict[str, Any]]) -> int:
+        """Apply the envelopes, the next after the version's position, and track the last; returns it."""
         writes = _Batch(cursor)
-        writes.load_heads({envelope["record"] for envelope in envelopes})
+        writes.load_heads({envelope["record"] for envelope in envelopes})  # in one query
         for envelope in envelopes:
             writes.apply(envelope)
         writes.flush()
-        if envelopes:
-            position += len(envelopes)
-            track(cursor, position)
-        return position, len(envelopes)
+        track(cursor, envelopes[-1]["position"])
+        return int(envelopes[-1]["position"])
 
     def project_inline(self, cursor: Cursor, envelopes: list[dict[str, Any]]) -> bool:
         """Apply just-logged events inside the transaction that logs them, when the active
         version is right behind them; otherwise leave them to the next catch-up."""
         self.database.lock(cursor, NAME)
-        active = self.active(cursor)
-        if tracked_position(active) != envelopes[0]["position"] - 1:
+        active = self.active_and_position(cursor)
+        if active.projected != envelopes[0]["position"] - 1:
             return False
-        writes = _Batch(active)
-        writes.load_heads({envelope["record"] for envelope in envelopes})  # in one query, as a catch-up does
-        for envelope in envelopes:
-            writes.apply(envelope)
-        writes.flush()
-        track(active, envelopes[-1]["position"])
+        self._apply(active, envelopes)
         return True
 
     def build(self, version: int, batch: int = 5000, until: int | None = None,

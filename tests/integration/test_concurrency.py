@@ -191,6 +191,43 @@ def test_batches_from_two_processes_see_each_others_versions(store_url: str) -> 
         second.close()
 
 
+def test_an_append_from_a_stale_copy_is_refused_by_the_store_and_made_again_on_a_fresh_read(
+        store_url: str, monkeypatch: Any) -> None:
+    # A single append takes the record from its process's cache without reading the store. A copy
+    # the other process has moved on makes an event at a taken version: the store refuses it, and
+    # the append is made again on the record as stored. If-Match is always checked on the store's.
+    first = bootstrap(Settings(database=store_url))
+    second = bootstrap(Settings(database=store_url))
+    try:
+        register_frontex(first)
+        assert first.append("organisations", FRONTEX, joined("BG")["body"], EDITOR)["version"] == 2
+        assert second.append("organisations", FRONTEX, joined("RO")["body"], EDITOR)["version"] == 3
+
+        commits: list[int] = []
+        commit = first._commit
+        monkeypatch.setattr(first, "_commit", lambda *args: commits.append(1) or commit(*args))
+        assert first.append("organisations", FRONTEX, joined("HR")["body"], EDITOR)["version"] == 4
+        assert len(commits) == 2  # version 3 from the stale copy, refused; then 4
+        commits.clear()
+        assert first.append("organisations", FRONTEX, joined("CY")["body"], EDITOR)["version"] == 5
+        assert len(commits) == 1  # the copy is current now
+
+        # The first process's copy is at 5; the second moves the record to 6.
+        assert second.append("organisations", FRONTEX, joined("MT")["body"], EDITOR, if_match=5)["version"] == 6
+        assert first.append("organisations", FRONTEX, joined("SI")["body"], EDITOR, if_match=6)["version"] == 7
+        try:
+            second.append("organisations", FRONTEX, joined("SK")["body"], EDITOR, if_match=6)
+            raise AssertionError("an append was made on a record that moved on since the version it named")
+        except PreconditionFailed as refused:
+            assert "version 7, not 6" in str(refused)
+        for registry in (first, second):
+            assert len(assert_log_intact(registry)) == 7
+            assert registry.reader.view(FRONTEX, None, None)["members"] == ["BG", "CY", "HR", "MT", "RO", "SI"]
+    finally:
+        first.close()
+        second.close()
+
+
 def test_batches_from_threads_to_one_record_all_land(registry: Registry) -> None:
     register_frontex(registry)
     states = ["BG", "RO", "HR", "CY", "MT", "SI", "SK", "EE"]

@@ -10,6 +10,7 @@ import pytest
 from events.temporal import read_log, segments
 from registry.errors import NotFound
 from registry.log.chain import envelope_hash
+from registry.log.reader import read_range
 from registry.seed import seed
 from registry.service import Registry
 
@@ -191,6 +192,33 @@ def test_catch_up_resumes_after_a_crash_and_applies_each_event_once(
     assert registry.projection.catch_up(batch=3, progress=die) == last
     assert registry.reader.lag() == (last, last)
     assert everything(registry, history) == before
+
+
+def test_a_catch_up_given_the_events_just_logged_applies_first_what_the_views_missed(
+        registry: Registry, history: list[dt.datetime]) -> None:
+    # After a commit the writer hands the catch-up the events it logged. They are applied as
+    # given only when the views are right behind them; else the catch-up reads the log.
+    before = everything(registry, history)
+    last = registry.reader.head()["position"]
+    with registry.database.read() as cursor:
+        newest = read_range(cursor, last - 1)
+    assert [envelope["position"] for envelope in newest] == [last]
+
+    registry.projection.reset()
+    assert registry.projection.catch_up(logged=newest) == last  # the views were at 0
+    assert registry.reader.lag() == (last, last)
+    assert everything(registry, history) == before
+
+    registry.projection.reset()
+    with pytest.raises(Crash):
+        registry.projection.catch_up(batch=last - 1, progress=crash)
+    assert registry.reader.lag() == (last, last - 1)
+    assert registry.projection.catch_up(logged=newest) == last  # right behind: applied as given
+    assert everything(registry, history) == before
+
+
+def crash(count: int) -> None:
+    raise Crash
 
 
 def test_rebuild_beside_the_live_views_resumes_and_switches(registry: Registry, history: list[dt.datetime]) -> None:
