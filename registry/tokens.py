@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from eventsourcing.persistence import IntegrityError
@@ -14,6 +15,8 @@ from registry.log.chain import utc_now
 from registry.log.database import Database
 
 ROLES = ("reader", "editor", "admin")
+TRUSTED_FOR = 1.0  # seconds a process goes on accepting a token it has looked up (another's revocation takes that long)
+TRUSTED_KEPT = 10_000  # tokens a process remembers at most
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -33,6 +36,7 @@ def _digest(token: str) -> str:
 class Tokens:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._trusted: dict[str, tuple[Principal, float]] = {}  # digest -> (principal, when looked up)
 
     def create(self, name: str, role: str) -> str:
         """A new token; only its hash is stored. Raises Invalid or Conflict."""
@@ -62,13 +66,25 @@ class Tokens:
                 "UPDATE {tokens} SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (utc_now(), name))
             if cursor.raw.rowcount == 0:
                 raise NotFound(f"no active token named {name!r}")
+        self._trusted.clear()  # this process refuses it at once; others within TRUSTED_FOR
 
     def authenticate(self, token: str) -> Principal | None:
+        """Who the token belongs to, or None when it is unknown or revoked. A token found valid
+        is trusted for TRUSTED_FOR seconds without a lookup."""
+        digest, now = _digest(token), time.monotonic()
+        trusted = self._trusted.get(digest)
+        if trusted is not None and now - trusted[1] < TRUSTED_FOR:
+            return trusted[0]
         with self.database.read() as cursor:
             row = cursor.execute(
-                "SELECT name, role FROM {tokens} WHERE token_hash = ? AND revoked_at IS NULL", (_digest(token),)
-            ).one()
-        return Principal(row[0], row[1]) if row else None
+                "SELECT name, role FROM {tokens} WHERE token_hash = ? AND revoked_at IS NULL", (digest,)).one()
+        if row is None:
+            self._trusted.pop(digest, None)
+            return None
+        if len(self._trusted) >= TRUSTED_KEPT:
+            self._trusted.clear()
+        found = self._trusted[digest] = (Principal(row[0], row[1]), now)
+        return found[0]
 
     def has_admin(self) -> bool:
         with self.database.read() as cursor:
