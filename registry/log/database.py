@@ -81,11 +81,12 @@ class Cursor:
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows into a registry table (`table` is its bare name), many of them the
-        fastest way the engine has: COPY on PostgreSQL."""
+        fastest way the engine has: COPY on PostgreSQL (outside a pipeline, which cannot COPY)."""
         if not rows:
             return
         name = self.database.sql(f"{{{table}}}", self.version)
-        if self.database.engine == "postgres" and len(rows) >= COPY_FROM:
+        copying = self.database.engine == "postgres" and len(rows) >= COPY_FROM
+        if copying and not self.raw.connection.pgconn.pipeline_status:
             with self.raw.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -226,6 +227,16 @@ class Database:
             elif lock:
                 self.lock(cursor, lock)
             yield cursor
+
+    @contextmanager
+    def pipeline(self, cursor: Cursor) -> Iterator[None]:
+        """PostgreSQL: the statements run here are sent together and answered in one round trip
+        (psycopg's pipeline mode); any failure is raised when it ends. SQLite: no change."""
+        if self.engine != "postgres":
+            yield
+            return
+        with cursor.raw.connection.pipeline():
+            yield
 
     def lock(self, cursor: Cursor, name: str) -> None:
         """Hold a named lock until the transaction ends (SQLite's write lock covers everything)."""

@@ -11,6 +11,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from registry.bootstrap import bootstrap
+from registry.errors import Conflict
 from registry.log.store import Record, record_uuid
 from registry.log.writer import Commit, IdempotencyRecord, _Waiting
 from registry.seed import seed
@@ -203,3 +204,43 @@ def test_commits_that_arrive_while_one_is_written_share_the_next_transaction(reg
     assert stats.transactions - transactions == 2
     assert registry.auditor.verify()["ok"] is True
     assert registry.reader.view(records[-1], dt.date(2031, 1, 1), None)["name"] == f"Name of {records[-1]}"
+
+
+def test_views_that_fail_to_be_written_leave_the_log_whole_and_catch_up_with_the_next_commit(
+        registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A statement of the views' writes fails. SQLite writes them in the events' transaction: the
+    # append fails and nothing is stored. PostgreSQL writes them right after (its few writes sent
+    # together in one round trip): the event stays stored, and the next commit brings the views
+    # up to the log, on the same connections.
+    from registry.views import projection
+
+    registry.register("organisations", {"id": "frontex", "name": "Frontex"}, EDITOR)
+    before = counts(registry)
+    insert_timeline = projection.insert_timeline
+
+    def failing(cursor: object, rows: object) -> None:
+        insert_timeline(cursor, rows)  # type: ignore[arg-type]
+        cursor.execute(  # type: ignore[attr-defined]  # a second row under a name that has one
+            "INSERT INTO {projection_position} (name, position) SELECT name, position FROM {projection_position}")
+
+    monkeypatch.setattr(projection, "insert_timeline", failing)
+    renamed = {"type": "renamed", "valid": "2016-10-06", "name": "European Border and Coast Guard Agency"}
+    if registry.config.engine == "sqlite":
+        with pytest.raises(Conflict):  # refused each time it is tried
+            registry.append("organisations", "frontex", renamed, EDITOR)
+        assert counts(registry) == before
+        monkeypatch.setattr(projection, "insert_timeline", insert_timeline)
+        registry.append("organisations", "frontex", renamed, EDITOR)
+    else:
+        stored = registry.append("organisations", "frontex", renamed, EDITOR)
+        assert stored["version"] == 2 and counts(registry)[1] == before[1] + 1
+        assert registry.reader.lag() == (before[1] + 1, before[1])  # the views missed it
+        monkeypatch.setattr(projection, "insert_timeline", insert_timeline)
+        for party in ("LV", "LT", "EE", "PL", "FI", "RO", "BG"):  # more commits than the pool has connections
+            registry.append("organisations", "frontex", {"type": "member_joined", "valid": "2017", "party": party},
+                            EDITOR)
+    head = registry.reader.head()["position"]
+    assert registry.reader.lag() == (head, head)
+    view = registry.reader.view("frontex", None, None)
+    assert view["name"] == "European Border and Coast Guard Agency"
+    assert view["version"] == (2 if registry.config.engine == "sqlite" else 9)
