@@ -313,19 +313,13 @@ class Registry:
         return Write(record, _entry(event, record.kind, record_id), {"event_id": event.event_id})
 
     def _cached_record(self, record_id: str, staged: Staged) -> Record | None:
-        """A copy of the record from the store's cache, without reading the store, or None.
-
-        A batch takes it when it is at the version the batch read for it (every record's
-        version in one query). A single command's first attempt (`staged.trust_cache`) takes
-        it as it is: the record's state holds nothing a command checks but its kind, which
-        never changes, so a stale copy can only make an event at a version another process
-        has taken. The store refuses that event, and the next attempt reads the record.
-        """
+        """A copy of the record from the store's cache, when it is at the version the batch read
+        for it; else None. The repository would read the record's newer events (none then) in a
+        query of its own: a batch reads every record's version in one. A record that moves on
+        after that read fails the commit, which is tried again with versions read again."""
         version = staged.versions.get(record_id)
-        if version is None and not staged.trust_cache:
-            return None
-        cached = self._cached(record_id)
-        if cached is None or (version is not None and cached.version != version):
+        cached = self._cached(record_id) if version is not None else None
+        if cached is None or cached.version != version:
             return None
         record = copy.deepcopy(cached)  # as the repository copies it (Record.__deepcopy__)
         staged.records[record_id] = record
@@ -338,9 +332,7 @@ class Registry:
             for attempt in range(ATTEMPTS):
                 if attempt:
                     time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-                # The first attempt takes the record from the cache; If-Match is checked on the store's.
-                staged = Staged(trust_cache=attempt == 0 and if_match is None)
-                write = self._emitted(record_id, emit, if_match, staged)
+                write = self._emitted(record_id, emit, if_match, Staged())
                 try:
                     return self._save(write, key)
                 except IntegrityError:
@@ -522,7 +514,6 @@ class Staged:
     records: dict[str, Record] = dataclasses.field(default_factory=dict)
     kinds: dict[str, str | None] = dataclasses.field(default_factory=dict)  # looked up in the store
     versions: dict[str, int] = dataclasses.field(default_factory=dict)  # the records' versions in the store
-    trust_cache: bool = False  # take cached records as they are (see Registry._cached_record)
 
 
 @dataclass(frozen=True)

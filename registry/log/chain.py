@@ -27,12 +27,13 @@ def envelope_hash(envelope: Mapping[str, Any]) -> str:
 
 
 def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]],
-                  head: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                  head: Mapping[str, Any] | None = None, leaves: bool = True) -> list[dict[str, Any]]:
     """Give entries their positions, `recorded_at` and hashes, store them, and return the envelopes.
 
     Runs inside the transaction that stores the events, after the store's write
     lock is held, so positions are gap-free and in commit order. `head`: the log's
-    newest entry, when the caller has it at hand.
+    newest entry, when the caller has it at hand. `leaves=False`: the caller adds the
+    envelopes to the Merkle tree itself (`merkle.add_leaves`), before the transaction ends.
     """
     head = head if head is not None else reader.head(cursor)
     position, prev_hash = head["position"], head["hash"]
@@ -44,7 +45,8 @@ def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]],
         envelope["hash"] = prev_hash = envelope_hash(envelope)
         stored.append(envelope)
     _insert(cursor, stored)
-    add_leaves(cursor, stored)
+    if leaves:
+        add_leaves(cursor, stored)
     return stored
 
 

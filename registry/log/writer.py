@@ -13,9 +13,11 @@ its log entry and hash.
 
 Group commit: commits that arrive while one is being written wait, and the next of
 them to run takes them all into one transaction and one durable commit (one disk
-flush for the lot). Each commit has a savepoint of its own in that transaction, so one
-that conflicts fails alone; the others are stored, and every caller learns its own
-outcome only once the transaction is durable.
+flush for the lot). The group's events, log entries and keys go in a statement per
+table; if the store refuses any of it (a record moved on, a key taken), each commit is
+written again on its own, with a savepoint each, so one that conflicts fails alone and
+the others are stored. Every caller learns its own outcome only once the transaction is
+durable.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from eventsourcing.persistence import IntegrityError
 from registry.log import reader
 from registry.log.chain import append_imported, append_to_log
 from registry.log.database import Cursor
+from registry.log.merkle import add_leaves
 from registry.log.store import Record, RegistryStore
 
 GROUP_LIMIT = 256  # commits in one transaction at most
@@ -174,14 +177,19 @@ class LogWriter:
                 self.store.lock_log(cursor)
                 group = self._take_group()
                 head = reader.head(cursor)
-                logged: list[dict[str, Any]] = []
-                for index, waiting in enumerate(group):  # a savepoint each, unless alone
-                    outcome = self._write_one(cursor, waiting.commit, head,
-                                              f"commit_{index}" if len(group) > 1 else None)
-                    outcomes.append(outcome)
-                    if isinstance(outcome, list):
-                        logged += outcome
-                        head = outcome[-1]
+                stored = [self._stored_events(waiting.commit) for waiting in group]
+                together = self._write_together(cursor, group, stored, head) if len(group) > 1 else None
+                if together is not None:
+                    outcomes = list(together)
+                else:  # alone, or one of the group was refused: each commit on its own (a savepoint each)
+                    for index, waiting in enumerate(group):
+                        outcome = self._write_one(cursor, waiting.commit, stored[index], head,
+                                                  f"commit_{index}" if len(group) > 1 else None)
+                        outcomes.append(outcome)
+                        if isinstance(outcome, list):
+                            head = outcome[-1]
+                logged = [envelope for outcome in outcomes if isinstance(outcome, list) for envelope in outcome]
+                add_leaves(cursor, logged)  # the Merkle tree grows once for the group
                 if logged and self.apply_views is not None:
                     views_applied = self.apply_views(cursor, logged)
         except BaseException as failure:  # the transaction failed: nothing of the group is stored
@@ -210,21 +218,47 @@ class LogWriter:
         if self.on_commit is not None:
             self.on_commit(len(stored), events)
 
-    def _write_one(self, cursor: Cursor, commit: Commit, head: dict[str, Any],
-                   savepoint: str | None) -> list[dict[str, Any]] | BaseException:
-        """Store one commit; a refused one leaves nothing (rolled back to `savepoint`, or with
-        the whole transaction when it is the only commit, by raising `_Refused`)."""
+    def _stored_events(self, commit: Commit) -> list[Any]:
+        """The commit's events as the library stores them, in log order (taken from its records once)."""
         order = {entry["id"]: index for index, entry in enumerate(commit.entries)}
         events = sorted((event for record in commit.records for event in record.collect_events()),
                         key=lambda event: order[event.event_id])  # type: ignore[attr-defined]  # log order
-        stored = [self.store.mapper.to_stored_event(event) for event in events]
+        return [self.store.mapper.to_stored_event(event) for event in events]
+
+    def _write_together(self, cursor: Cursor, group: list[_Waiting], stored: list[list[Any]],
+                        head: dict[str, Any]) -> list[list[dict[str, Any]]] | None:
+        """Store the whole group in a statement per table; the envelopes of each commit. None,
+        with nothing stored, when the store refuses any of it (a record moved on, a key taken)."""
+        cursor.execute("SAVEPOINT group_together")
+        try:
+            self.store.insert_stored(cursor, [event for events in stored for event in events])
+            envelopes = append_to_log(cursor, [entry for waiting in group for entry in waiting.commit.entries],
+                                      head, leaves=False)
+            split, start = [], 0
+            for waiting in group:
+                split.append(envelopes[start:start + len(waiting.commit.entries)])
+                start += len(waiting.commit.entries)
+            _remember(cursor, [(waiting.commit.idempotency, envelopes_of[-1]["recorded_at"])
+                               for waiting, envelopes_of in zip(group, split, strict=True)
+                               if waiting.commit.idempotency is not None])
+        except INTEGRITY_ERRORS:
+            cursor.execute("ROLLBACK TO SAVEPOINT group_together")
+            cursor.execute("RELEASE SAVEPOINT group_together")
+            return None
+        cursor.execute("RELEASE SAVEPOINT group_together")
+        return split
+
+    def _write_one(self, cursor: Cursor, commit: Commit, stored: list[Any], head: dict[str, Any],
+                   savepoint: str | None) -> list[dict[str, Any]] | BaseException:
+        """Store one commit; a refused one leaves nothing (rolled back to `savepoint`, or with
+        the whole transaction when it is the only commit, by raising `_Refused`)."""
         if savepoint:
             cursor.execute(f"SAVEPOINT {savepoint}")
         try:
             self.store.insert_stored(cursor, stored)
-            envelopes = append_to_log(cursor, commit.entries, head)
+            envelopes = append_to_log(cursor, commit.entries, head, leaves=False)
             if commit.idempotency is not None:
-                _remember(cursor, commit.idempotency, envelopes[-1]["recorded_at"])
+                _remember(cursor, [(commit.idempotency, envelopes[-1]["recorded_at"])])
         except INTEGRITY_ERRORS as error:
             refused = error if isinstance(error, IntegrityError) else IntegrityError(str(error))
             if not savepoint:
@@ -258,8 +292,9 @@ class _Refused(Exception):
         self.error = error
 
 
-def _remember(cursor: Cursor, idempotency: IdempotencyRecord, recorded_at: str) -> None:
-    cursor.execute(
+def _remember(cursor: Cursor, keys: list[tuple[IdempotencyRecord, str]]) -> None:
+    """Store idempotency keys, each with the time its commit was recorded."""
+    cursor.executemany(
         "INSERT INTO {idempotency} (key, actor, fingerprint, outcome, created_at) VALUES (?,?,?,?,?)",
-        (idempotency.key, idempotency.actor, idempotency.fingerprint, idempotency.outcome, recorded_at),
+        [(key.key, key.actor, key.fingerprint, key.outcome, recorded_at) for key, recorded_at in keys],
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import time
 
@@ -12,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from registry.bootstrap import bootstrap
 from registry.errors import Conflict
+from registry.log import merkle
 from registry.log.store import Record, record_uuid
 from registry.log.writer import Commit, IdempotencyRecord, _Waiting
 from registry.seed import seed
@@ -95,6 +97,22 @@ def test_events_stored_under_the_store_s_old_module_name_still_load(store_url: s
         reopened.close()
 
 
+def assert_tree_matches_log(registry: Registry) -> None:
+    """The stored Merkle tree has a leaf for every logged entry, and its root is the one the
+    log's hashes give (RFC 6962, computed here from the log alone)."""
+    def tree_root(leaves: list[bytes]) -> bytes:
+        if len(leaves) == 1:
+            return leaves[0]
+        split = 1 << ((len(leaves) - 1).bit_length() - 1)
+        return hashlib.sha256(b"\x01" + tree_root(leaves[:split]) + tree_root(leaves[split:])).digest()
+
+    with registry.database.read() as cursor:
+        hashes = [row[0] for row in cursor.execute("SELECT hash FROM {event_log} ORDER BY position").all()]
+        assert merkle.tree_size(cursor) == len(hashes)
+        stored_root = merkle.root(cursor, len(hashes))
+    assert stored_root == tree_root([hashlib.sha256(b"\x00" + bytes.fromhex(h)).digest() for h in hashes])
+
+
 def prepared(registry: Registry, record_id: str, valid: str) -> Commit:
     """A commit that renames an organisation (as of `valid`), made against the record's current version."""
     record: Record = registry.store.repository.get(record_uuid(record_id))
@@ -118,6 +136,38 @@ def test_in_a_group_a_conflicting_commit_fails_alone(registry: Registry) -> None
     assert counts(registry)[:2] == (before[0] + 2, before[1] + 2)
     assert registry.reader.view("frontex", dt.date(2030, 6, 1), None)["name"] == "Renamed as of 2030-01-01"
     assert registry.auditor.verify()["ok"] is True
+    assert_tree_matches_log(registry)
+
+
+def test_a_group_is_stored_together_with_its_keys_and_written_one_by_one_when_a_key_is_taken(
+        registry: Registry) -> None:
+    seed(registry)
+    before = counts(registry)
+
+    def keyed(record_id: str, valid: str, key: str) -> Commit:
+        commit = prepared(registry, record_id, valid)
+        return Commit(commit.records, commit.entries, IdempotencyRecord(key, EDITOR, key * 8, '{"event_id": "x"}'))
+
+    # No conflict: the three commits go in together, each with its key.
+    group = [_Waiting(keyed(record, "2030-01-01", key)) for record, key in
+             (("frontex", "a"), ("fsb-border-guard-service", "b"), ("eu", "c"))]
+    registry.writer._queue.extend(group)
+    registry.writer._write_group()
+    assert [waiting.error for waiting in group] == [None, None, None]
+    assert [w.committed.envelopes[0]["position"] for w in group if w.committed] == [before[1] + n for n in (1, 2, 3)]
+    assert counts(registry) == (before[0] + 3, before[1] + 3, before[2] + 3)
+
+    # The second commit's key is taken: it alone is refused; the others are stored, gap-free.
+    group = [_Waiting(keyed(record, "2031-01-01", key)) for record, key in
+             (("frontex", "d"), ("fsb-border-guard-service", "a"), ("eu", "e"))]
+    registry.writer._queue.extend(group)
+    registry.writer._write_group()
+    assert isinstance(group[1].error, IntegrityError) and group[1].committed is None
+    assert [w.committed.envelopes[0]["position"] for w in group if w.committed] == [before[1] + 4, before[1] + 5]
+    assert counts(registry) == (before[0] + 5, before[1] + 5, before[2] + 5)
+    assert registry.auditor.verify()["ok"] is True
+    assert_tree_matches_log(registry)
+    assert registry.reader.view("frontex", dt.date(2031, 6, 1), None)["name"] == "Renamed as of 2031-01-01"
 
 
 def test_commits_that_queue_while_another_process_writes_share_one_transaction(store_url: str) -> None:
@@ -203,6 +253,7 @@ def test_commits_that_arrive_while_one_is_written_share_the_next_transaction(reg
     # Two transactions: the first commit alone, then every commit that queued behind it.
     assert stats.transactions - transactions == 2
     assert registry.auditor.verify()["ok"] is True
+    assert_tree_matches_log(registry)
     assert registry.reader.view(records[-1], dt.date(2031, 1, 1), None)["name"] == f"Name of {records[-1]}"
 
 
