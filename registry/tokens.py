@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ class Tokens:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._trusted: dict[str, tuple[Principal, float]] = {}  # digest -> (principal, when looked up)
+        self._revocations = 0  # revocations made by this process: a lookup older than one is not kept
+        self._trust = threading.Lock()
 
     def create(self, name: str, role: str) -> str:
         """A new token; only its hash is stored. Raises Invalid or Conflict."""
@@ -66,12 +69,14 @@ class Tokens:
                 "UPDATE {tokens} SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (utc_now(), name))
             if cursor.raw.rowcount == 0:
                 raise NotFound(f"no active token named {name!r}")
-        self._trusted.clear()  # this process refuses it at once; others within TRUSTED_FOR
+        with self._trust:  # this process refuses it at once; others within TRUSTED_FOR
+            self._revocations += 1
+            self._trusted.clear()
 
     def authenticate(self, token: str) -> Principal | None:
         """Who the token belongs to, or None when it is unknown or revoked. A token found valid
         is trusted for TRUSTED_FOR seconds without a lookup."""
-        digest, now = _digest(token), time.monotonic()
+        digest, now, revocations = _digest(token), time.monotonic(), self._revocations
         trusted = self._trusted.get(digest)
         if trusted is not None and now - trusted[1] < TRUSTED_FOR:
             return trusted[0]
@@ -81,10 +86,13 @@ class Tokens:
         if row is None:
             self._trusted.pop(digest, None)
             return None
-        if len(self._trusted) >= TRUSTED_KEPT:
-            self._trusted.clear()
-        found = self._trusted[digest] = (Principal(row[0], row[1]), now)
-        return found[0]
+        found = Principal(row[0], row[1])
+        with self._trust:
+            if revocations == self._revocations:  # no revocation here since the read began
+                if len(self._trusted) >= TRUSTED_KEPT:
+                    self._trusted.clear()
+                self._trusted[digest] = (found, now)
+        return found
 
     def has_admin(self) -> bool:
         with self.database.read() as cursor:

@@ -231,7 +231,8 @@ class Database:
     @contextmanager
     def pipeline(self, cursor: Cursor) -> Iterator[None]:
         """PostgreSQL: the statements run here are sent together and answered in one round trip
-        (psycopg's pipeline mode); any failure is raised when it ends. SQLite: no change."""
+        (psycopg's pipeline mode); a failure is raised by a later statement or when the block
+        ends, within the transaction either way. SQLite: no change."""
         if self.engine != "postgres":
             yield
             return

@@ -111,6 +111,7 @@ class RegistryStore(Application[uuid.UUID]):
             cursor.raw.executemany(recorder.insert_events_statement, [
                 (_hex(event.originator_id), event.originator_version, event.topic, event.state) for event in stored])
         else:  # the library's insert, without the table lock and NOTIFY it would send again each time
+            # (a method of the library's pinned version, as its `_lock_table` used before)
             PostgresAggregateRecorder._insert_stored_events(recorder, cursor.raw, stored)
 
     def lock_log(self, cursor: Cursor) -> None:

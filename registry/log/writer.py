@@ -118,7 +118,8 @@ class LogWriter:
 
     `apply_views` writes the views inside the transaction (SQLite); `catch_up_views` brings
     them up to the log right after it (PostgreSQL, where the event table's lock must be
-    short). Either way a caller's commit returns only once its views are written.
+    short). Either way a caller's commit returns only once its views are written, or the
+    catch-up has failed (`Committed.views_applied` is then False; the follower catches up).
     """
 
     def __init__(self, store: RegistryStore, apply_views: ApplyViews | None = None,
@@ -165,10 +166,12 @@ class LogWriter:
         return group
 
     def _write_group(self) -> None:
-        """One transaction for the next group, a savepoint per commit; outcomes set once it is durable.
+        """One transaction for the next group; outcomes set once it is durable.
 
         The group is taken once the transaction holds the log's write lock: what queued while
-        another process (or this one's last group) held it goes in too."""
+        another process (or this one's last group) held it goes in too. Its commits are
+        stored together; if the store refuses that, each on its own with a savepoint each (a
+        lone commit needs none)."""
         outcomes: list[list[dict[str, Any]] | BaseException] = []
         group: list[_Waiting] | None = None
         views_applied = False
@@ -181,7 +184,7 @@ class LogWriter:
                 together = self._write_together(cursor, group, stored, head) if len(group) > 1 else None
                 if together is not None:
                     outcomes = list(together)
-                else:  # alone, or one of the group was refused: each commit on its own (a savepoint each)
+                else:  # alone, or one of the group was refused: each commit on its own
                     for index, waiting in enumerate(group):
                         outcome = self._write_one(cursor, waiting.commit, stored[index], head,
                                                   f"commit_{index}" if len(group) > 1 else None)
@@ -191,7 +194,10 @@ class LogWriter:
                 logged = [envelope for outcome in outcomes if isinstance(outcome, list) for envelope in outcome]
                 add_leaves(cursor, logged)  # the Merkle tree grows once for the group
                 if logged and self.apply_views is not None:
-                    views_applied = self.apply_views(cursor, logged)
+                    try:
+                        views_applied = self.apply_views(cursor, logged)
+                    except INTEGRITY_ERRORS as fault:  # a fault of the views, not a conflict to retry
+                        raise ViewsFailed(f"the views could not be written: {fault}") from fault
         except BaseException as failure:  # the transaction failed: nothing of the group is stored
             error = failure.error if isinstance(failure, _Refused) else failure
             for waiting in group if group is not None else self._take_group():
@@ -207,16 +213,22 @@ class LogWriter:
                 logger.exception("the views could not catch up after a commit")
         for waiting, outcome in zip(group, outcomes, strict=True):  # every caller learns its outcome first
             if isinstance(outcome, list):
-                self.store.remember(waiting.commit.records)  # before the caller's next write loads them
+                try:
+                    self.store.remember(waiting.commit.records)  # before the caller's next write loads them
+                except Exception:  # the commit is durable all the same; the next write reads the record
+                    logger.exception("a committed record could not be cached")
                 waiting.committed = Committed(outcome, views_applied)
             else:
                 waiting.error = outcome
             waiting.done = True
-        stored = [outcome for outcome in outcomes if isinstance(outcome, list)]
-        events = sum(len(envelopes) for envelopes in stored)
-        self.stats.add(len(stored), events)
+        committed = [outcome for outcome in outcomes if isinstance(outcome, list)]
+        events = sum(len(envelopes) for envelopes in committed)
+        self.stats.add(len(committed), events)
         if self.on_commit is not None:
-            self.on_commit(len(stored), events)
+            try:
+                self.on_commit(len(committed), events)
+            except Exception:
+                logger.exception("the writer's counters could not be updated")
 
     def _stored_events(self, commit: Commit) -> list[Any]:
         """The commit's events as the library stores them, in log order (taken from its records once)."""
@@ -282,6 +294,10 @@ class LogWriter:
                 append_imported(cursor, envelopes)
 
             yield write
+
+
+class ViewsFailed(Exception):
+    """Writing the views in the events' transaction (SQLite) failed: nothing of the group is stored."""
 
 
 class _Refused(Exception):

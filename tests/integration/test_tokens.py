@@ -27,6 +27,7 @@ def test_a_revocation_in_another_process_is_refused_within_the_trusted_second(
     try:
         token = command_line.tokens.create("desk-officer", "editor")
         assert server.tokens.authenticate(token) == Principal("desk-officer", "editor")
+        assert command_line.tokens.authenticate(token) == Principal("desk-officer", "editor")
         assert server.tokens.authenticate("reg_" + "x" * 43) is None
 
         command_line.tokens.revoke("desk-officer")
