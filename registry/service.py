@@ -184,8 +184,10 @@ class Registry:
         return kind.name
 
     def _record_kind(self, record_id: str, staged: Staged) -> str | None:
-        record = staged.records.get(record_id) or self._cached(record_id)
-        if record is not None:  # a record's kind never changes, nor does it cease to exist
+        # Read from the store, not the cache of records: this read also fails at once (a 503)
+        # when the store is down, before the library's reads, which retry for seconds.
+        record = staged.records.get(record_id)
+        if record is not None:
             return record.kind
         if record_id not in staged.kinds:
             staged.kinds[record_id] = self.reader.record_kind(record_id)
