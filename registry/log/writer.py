@@ -95,6 +95,11 @@ class _Waiting:
     done: bool = False
     committed: Committed | None = None
     error: BaseException | None = None
+    wake: threading.Event = field(default_factory=threading.Event)  # set when done, or when its turn to write
+
+    def finish(self) -> None:
+        self.done = True
+        self.wake.set()
 
 
 @dataclass
@@ -131,7 +136,7 @@ class LogWriter:
         self.on_commit: Callable[[int, int], None] | None = None  # told (commits, events) of each transaction
         self._queue: list[_Waiting] = []
         self._writing = False
-        self._turn = threading.Condition()
+        self._turn = threading.Lock()
 
     def commit(self, commit: Commit) -> Committed:
         """Store the commit's events, durably. Raises the library's IntegrityError when a record
@@ -140,25 +145,30 @@ class LogWriter:
         waiting = _Waiting(commit)
         with self._turn:
             self._queue.append(waiting)
-        while True:
-            with self._turn:
-                while self._writing and not waiting.done:
-                    self._turn.wait()
-                if waiting.done:
-                    break
-                # No group is being written: this thread writes the next one (its own commit
-                # among them, unless more than a group's worth queued before it).
-                self._writing = True
-            try:
+            writes = not self._writing
+            self._writing = True
+        if not writes:
+            waiting.wake.wait()  # until a writer has stored it, or hands this thread the turn
+        while not waiting.done:  # this thread writes the next group (its own commit among them,
+            try:                 # unless more than a group's worth queued before it)
                 self._write_group()
-            finally:
-                with self._turn:
-                    self._writing = False
-                    self._turn.notify_all()
+            except BaseException:
+                self._hand_over()
+                raise
+            if waiting.done:
+                self._hand_over()
         if waiting.error is not None:
             raise waiting.error
         assert waiting.committed is not None
         return waiting.committed
+
+    def _hand_over(self) -> None:
+        """The turn to write passes to the oldest queued commit's thread, waking only it."""
+        with self._turn:
+            if self._queue:
+                self._queue[0].wake.set()
+            else:
+                self._writing = False
 
     def _take_group(self) -> list[_Waiting]:
         with self._turn:
@@ -202,7 +212,7 @@ class LogWriter:
             error = failure.error if isinstance(failure, _Refused) else failure
             for waiting in group if group is not None else self._take_group():
                 waiting.error = error
-                waiting.done = True
+                waiting.finish()
             return
         assert group is not None
         if logged and not views_applied and self.catch_up_views is not None:
@@ -220,7 +230,7 @@ class LogWriter:
                 waiting.committed = Committed(outcome, views_applied)
             else:
                 waiting.error = outcome
-            waiting.done = True
+            waiting.finish()
         committed = [outcome for outcome in outcomes if isinstance(outcome, list)]
         events = sum(len(envelopes) for envelopes in committed)
         self.stats.add(len(committed), events)

@@ -176,12 +176,12 @@ class BulkLoad:
             workers: int | None = None) -> None:
         """Load every record after `after_record`, then make the indexes and end the load.
 
-        `workers`: processes that work out rows beside this one, which writes them (None: as
-        many as the machine has cores, up to 8, when the log is long enough to pay for
-        starting them; this process mostly waits on the database, so it needs no core of its own).
+        `workers`: processes that work out rows beside this one, which writes them and works
+        out rows too while it would wait (None: one fewer than the machine's cores, up to 8,
+        at least one, when the log is long enough to pay for starting them; else none).
         """
         if workers is None:
-            workers = min(8, os.cpu_count() or 1) if self.until >= PARALLEL_FROM else 0
+            workers = max(1, min(8, (os.cpu_count() or 1) - 1)) if self.until >= PARALLEL_FROM else 0
         with _without_cycle_collection():
             for rows in self._folded(self._chunks(after_record, batch), workers):
                 self._write(rows)
@@ -206,7 +206,8 @@ class BulkLoad:
             after = through
 
     def _folded(self, chunks: Iterator[Chunk], workers: int) -> Iterator[Rows]:
-        """Each chunk's rows, in chunk order."""
+        """Each chunk's rows, in chunk order. With workers, this process folds a chunk of its own
+        whenever the next one due is not ready yet, so no core waits while there is work."""
         if workers == 0:
             for chunk in chunks:
                 yield fold_chunk(self.database, chunk)
@@ -214,13 +215,25 @@ class BulkLoad:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
         start = (self.database.config, RegistryStore.name)
         with context.Pool(workers, initializer=_start_worker, initargs=start) as pool:
-            pending: deque[Any] = deque()
-            for chunk in chunks:
-                pending.append(pool.apply_async(_fold_in_worker, (chunk,)))
-                if len(pending) > 2 * workers:
-                    yield pending.popleft().get()
-            while pending:
-                yield pending.popleft().get()
+            pending: deque[Any] = deque()  # in chunk order: a worker's result, or rows folded here
+            sent = 0  # of the pending, those sent to workers
+            ahead = 2 * workers + 4
+            following = next(chunks, None)
+            while following is not None or pending:
+                while following is not None and sent <= workers and len(pending) < ahead:  # every worker busy
+                    pending.append(pool.apply_async(_fold_in_worker, (following,)))
+                    sent += 1
+                    following = next(chunks, None)
+                head = pending[0] if pending else None
+                if head is not None and (isinstance(head, Rows) or head.ready() or following is None
+                                         or len(pending) >= ahead):
+                    pending.popleft()
+                    if not isinstance(head, Rows):
+                        sent -= 1
+                    yield _rows(head)
+                elif following is not None:  # the next due is not ready: fold one here meanwhile
+                    pending.append(fold_chunk(self.database, following))
+                    following = next(chunks, None)
 
     def _write(self, rows: Rows) -> None:
         if not rows.events:
@@ -265,6 +278,10 @@ def _without_cycle_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _rows(item: Rows | Any) -> Rows:
+    return item if isinstance(item, Rows) else item.get()
 
 
 def _fold_in_worker(chunk: Chunk) -> Rows:

@@ -24,6 +24,7 @@ import pytest
 from registry.errors import Invalid
 from registry.seed import seed
 from registry.service import Registry
+from registry.views import bulk_load
 
 EDITOR = "registry-editor"
 AGREEMENT = "ru-eu-readmission-agreement"
@@ -147,15 +148,26 @@ def test_a_rebuild_stores_the_rows_the_live_views_hold(registry: Registry, histo
     assert registry.auditor.verify()["ok"] is True
 
 
-def test_worker_processes_load_the_same_rows(registry: Registry) -> None:
+def test_worker_processes_load_the_same_rows(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     a_history(registry, 4, 120)
     live = stored(registry)
+    folded_here: list[int] = []
+    fold_chunk = bulk_load.fold_chunk
 
-    # Two worker processes work out chunks side by side; this process writes them in order.
+    def counted(database: Any, chunk: bulk_load.Chunk) -> bulk_load.Rows:
+        rows = fold_chunk(database, chunk)
+        folded_here.append(rows.events)
+        return rows
+
+    monkeypatch.setattr(bulk_load, "fold_chunk", counted)  # in this process only, not in the workers
+
+    # Two worker processes work out chunks side by side; this process writes them in order and
+    # works out chunks of its own while the next one due is not ready (the workers start slowly).
     done: list[int] = []
     assert registry.projection.rebuild(batch=20, workers=2, progress=done.append)[1] == len(
         registry.reader.events(0, 1000)["items"])
     assert len(done) > 3 and sum(done) == registry.reader.head()["position"]
+    assert 0 < len(folded_here) < len(done)
     assert stored(registry) == live
     assert registry.auditor.verify()["ok"] is True
 
