@@ -184,9 +184,10 @@ class Registry:
         return kind.name
 
     def _record_kind(self, record_id: str, staged: Staged) -> str | None:
-        # Read from the store, not the cache of records: this read also fails at once (a 503)
-        # when the store is down, before the library's reads, which retry for seconds.
-        record = staged.records.get(record_id)
+        # A record's kind never changes, but on PostgreSQL it is read from the store, not the
+        # cache of records: this read also fails at once (a 503) when the store is down, before
+        # the library's reads, which retry for seconds. The embedded store is never down.
+        record = staged.records.get(record_id) or (self._cached(record_id) if self.config.engine == "sqlite" else None)
         if record is not None:
             return record.kind
         if record_id not in staged.kinds:
