@@ -306,3 +306,25 @@ def test_a_view_carries_the_evidence_of_its_certain_events(client: Client) -> No
     assert [item["type"] for item in now["evidence"]] == ["signed"]
     listed = client.get("/v1/agreements?as_of=2009-01-01")["items"]
     assert next(item for item in listed if item["id"] == AGREEMENT)["evidence"] == now["evidence"]
+
+
+
+def test_a_read_without_a_query_answers_as_with_its_defaults_written_out(client: Client) -> None:
+    """Reads with no query string skip the query parser: the answer is the one the parser gives
+    (but for `known_at`, which defaults to the instant of each request)."""
+    agreements = client.get("/v1/agreements")
+    assert len(agreements["items"]) >= 2
+    assert without_known_at(agreements) == without_known_at(client.get("/v1/agreements?limit=100"))
+    assert without_known_at(client.get("/v1/agreements?limit=1")["items"]) == without_known_at(agreements["items"][:1])
+
+    view = client.get(f"/v1/agreements/{AGREEMENT}")
+    assert without_known_at(view) == without_known_at(client.get(f"/v1/agreements/{AGREEMENT}?as_of={view['as_of']}"))
+    assert client.get("/v1/search", 400)["errors"] == client.get("/v1/search?", 400)["errors"]  # `q` is required
+
+
+def without_known_at(answer: Any) -> Any:
+    if isinstance(answer, dict):
+        return {key: without_known_at(value) for key, value in answer.items() if key != "known_at"}
+    if isinstance(answer, list):
+        return [without_known_at(item) for item in answer]
+    return answer

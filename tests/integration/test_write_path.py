@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from registry.bootstrap import bootstrap
-from registry.log import merkle
+from registry.log import merkle, writer
 from registry.log.store import Record, record_uuid
 from registry.log.writer import Commit, IdempotencyRecord, ViewsFailed, _Waiting
 from registry.seed import seed
@@ -261,6 +261,56 @@ def test_commits_that_arrive_while_one_is_written_share_the_next_transaction(reg
     assert_tree_matches_log(registry)
     assert registry.reader.view(records[-1], dt.date(2031, 1, 1), None)["name"] == f"Name of {records[-1]}"
 
+
+
+def test_commits_beyond_a_group_s_limit_go_in_the_groups_after_it_each_caller_with_its_own_outcome(
+        registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "GROUP_LIMIT", 2)
+    records = [f"agency-{n}" for n in range(8)]
+    for record in records:
+        registry.register("organisations", {"id": record, "name": f"Agency {record}"}, EDITOR)
+    writing, release = threading.Event(), threading.Event()
+    apply_views, catch_up = registry.writer.apply_views, registry.writer.catch_up_views
+
+    def slow_first(*args: object) -> object:  # the first transaction waits until the others queued
+        writing.set()
+        release.wait(10)
+        return apply_views(*args) if apply_views else catch_up(*args)  # type: ignore[misc]
+
+    if apply_views is not None:
+        registry.writer.apply_views = slow_first  # type: ignore[assignment]
+    else:
+        registry.writer.catch_up_views = slow_first
+    transactions = registry.writer.stats.transactions
+    answers: dict[str, dict[str, object]] = {}
+
+    def rename(record: str) -> None:
+        answers[record] = registry.append("organisations", record, {
+            "type": "renamed", "valid": "2031-01-01", "name": f"Name of {record}"}, EDITOR)
+
+    first = threading.Thread(target=rename, args=(records[0],))
+    first.start()
+    assert writing.wait(10)
+    registry.writer.apply_views, registry.writer.catch_up_views = apply_views, catch_up
+    others = [threading.Thread(target=rename, args=(record,)) for record in records[1:]]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(registry.writer._queue) < len(others) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+
+    # The first commit alone, then the seven that queued, two a transaction: four more.
+    assert registry.writer.stats.transactions - transactions == 5
+    assert sorted(answers) == records
+    assert all(answer["record"] == record and answer["data"] == {"name": f"Name of {record}"}
+               for record, answer in answers.items())
+    positions = sorted(int(answer["position"]) for answer in answers.values())  # type: ignore[call-overload]
+    assert positions == list(range(positions[0], positions[0] + len(records)))
+    assert not registry.writer._queue and not registry.writer._writing  # the turn to write was handed back
+    assert registry.auditor.verify()["ok"] is True
 
 def test_views_that_fail_to_be_written_leave_the_log_whole_and_catch_up_with_the_next_commit(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
