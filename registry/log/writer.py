@@ -145,26 +145,33 @@ class LogWriter:
         waiting = _Waiting(commit)
         with self._turn:
             self._queue.append(waiting)
-            writes = not self._writing
+            holds_turn = not self._writing
             self._writing = True
-        if not writes:
-            waiting.wake.wait()  # until a writer has stored it, or hands this thread the turn
-        while not waiting.done:  # this thread writes the next group (its own commit among them,
-            try:                 # unless more than a group's worth queued before it)
+        try:
+            if not holds_turn:
+                waiting.wake.wait()  # until a writer has stored it, or hands this thread the turn
+            while not waiting.done:  # this thread writes the next group (its own commit among them,
+                holds_turn = True    # unless more than a group's worth queued before it)
                 self._write_group()
-            except BaseException:
-                self._hand_over()
-                raise
-            if waiting.done:
-                self._hand_over()
+        finally:  # also when this thread is interrupted while it waits or writes
+            self._hand_over(waiting, holds_turn)
         if waiting.error is not None:
             raise waiting.error
         assert waiting.committed is not None
         return waiting.committed
 
-    def _hand_over(self) -> None:
-        """The turn to write passes to the oldest queued commit's thread, waking only it."""
+    def _hand_over(self, waiting: _Waiting, holds_turn: bool) -> None:
+        """The turn to write passes to the oldest queued commit's thread, waking only it. A
+        caller that leaves while still queued takes its commit out of the queue (nothing of it
+        is stored), and passes the turn on if it had just been handed it."""
         with self._turn:
+            for index, queued in enumerate(self._queue):
+                if queued is waiting:
+                    del self._queue[index]
+                    holds_turn = holds_turn or waiting.wake.is_set()
+                    break
+            if not holds_turn:
+                return
             if self._queue:
                 self._queue[0].wake.set()
             else:
@@ -215,22 +222,26 @@ class LogWriter:
                 waiting.finish()
             return
         assert group is not None
-        if logged and not views_applied and self.catch_up_views is not None:
-            try:
-                self.catch_up_views(logged)
-                views_applied = True
-            except Exception:  # the events are stored: the views' follower catches up later
-                logger.exception("the views could not catch up after a commit")
-        for waiting, outcome in zip(group, outcomes, strict=True):  # every caller learns its outcome first
-            if isinstance(outcome, list):
+        try:
+            if logged and not views_applied and self.catch_up_views is not None:
                 try:
-                    self.store.remember(waiting.commit.records)  # before the caller's next write loads them
-                except Exception:  # the commit is durable all the same; the next write reads the record
-                    logger.exception("a committed record could not be cached")
-                waiting.committed = Committed(outcome, views_applied)
-            else:
-                waiting.error = outcome
-            waiting.finish()
+                    self.catch_up_views(logged)
+                    views_applied = True
+                except Exception:  # the events are stored: the views' follower catches up later
+                    logger.exception("the views could not catch up after a commit")
+            for waiting, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, list):
+                    try:
+                        self.store.remember(waiting.commit.records)  # before the caller's next write loads them
+                    except Exception:  # the commit is durable all the same; the next write reads the record
+                        logger.exception("a committed record could not be cached")
+        finally:  # every caller of the group learns its outcome, even if this thread is interrupted
+            for waiting, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, list):
+                    waiting.committed = Committed(outcome, views_applied)
+                else:
+                    waiting.error = outcome
+                waiting.finish()
         committed = [outcome for outcome in outcomes if isinstance(outcome, list)]
         events = sum(len(envelopes) for envelopes in committed)
         self.stats.add(len(committed), events)
