@@ -217,10 +217,11 @@ class BulkLoad:
         with context.Pool(workers, initializer=_start_worker, initargs=start) as pool:
             pending: deque[Any] = deque()  # in chunk order: a worker's result, or rows folded here
             sent = 0  # of the pending, those sent to workers
-            ahead = 2 * workers + 4
+            queued = 2 * workers + 1  # sent at most: each worker always has the next chunk waiting
+            ahead = queued + 2  # pending at most
             following = next(chunks, None)
             while following is not None or pending:
-                while following is not None and sent <= workers and len(pending) < ahead:  # every worker busy
+                while following is not None and sent < queued and len(pending) < ahead:  # every worker busy
                     pending.append(pool.apply_async(_fold_in_worker, (following,)))
                     sent += 1
                     following = next(chunks, None)
