@@ -164,7 +164,7 @@ def test_worker_processes_load_the_same_rows(registry: Registry, monkeypatch: py
     # Two worker processes work out chunks side by side; this process writes them in order and
     # works out chunks of its own while the next one due is not ready (the workers start slowly).
     done: list[int] = []
-    assert registry.projection.rebuild(batch=20, workers=2, progress=done.append)[1] == len(
+    assert registry.projection.rebuild(batch=5, workers=2, progress=done.append)[1] == len(
         registry.reader.events(0, 1000)["items"])
     assert len(done) > 3 and sum(done) == registry.reader.head()["position"]
     assert 0 < len(folded_here) < len(done)
