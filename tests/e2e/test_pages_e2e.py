@@ -117,7 +117,8 @@ def test_known_at_before_a_correction_shows_the_old_value(browse: Visit, server:
     assert "known_at=" in page.url
     assert re.search(rf"Place\s+{re.escape(before)}\s", page.inner_text("dl.fields") + "\n")
     assert place not in page.inner_text("ol.history")
-    assert page.input_value("#known_at") == earlier
+    # The picker keeps the instant asked for; a browser writes whole minutes without ":00".
+    assert page.input_value("#known_at") in (earlier, earlier.removesuffix(":00"))
 
 
 def test_the_timeline_shows_the_joint_committees_meetings(browse: Visit) -> None:
