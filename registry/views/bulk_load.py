@@ -4,12 +4,12 @@ Records are independent, so the log is read in (record, position) order and cut
 into chunks of whole records, about `batch` events each. Each chunk's rows are
 worked out from its records' own events with the live catch-up's rules
 (`view_rows`), in this process or in worker processes side by side, and written
-once in their final form: no row is read back, updated or deleted. The
-secondary indexes are made after the rows are written.
+once in their final form by the process that worked them out: no row is read
+back, updated or deleted. The secondary indexes are made after the rows are written.
 
 Chunks are written in record order, each in a transaction that also records the
-last record loaded, so an interrupted load resumes after it. Memory holds a few
-chunks and the events of one record.
+last record loaded, so an interrupted load resumes after it. Memory holds a
+chunk per process and the events of one record.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import queue
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,24 +178,27 @@ class BulkLoad:
             workers: int | None = None) -> None:
         """Load every record after `after_record`, then make the indexes and end the load.
 
-        `workers`: processes that work out rows beside this one, which writes them and works
-        out rows too while it would wait (None: one fewer than the machine's cores, up to 8,
-        at least one, when the log is long enough to pay for starting them; else none).
+        `workers`: processes that load chunks beside this one, which loads chunks too (None: one
+        fewer than the machine's cores, up to 8, at least one, when the log is long enough to pay
+        for starting them; else none). `progress` learns each chunk's events once it is written.
         """
         if workers is None:
             workers = max(1, min(8, (os.cpu_count() or 1) - 1)) if self.until >= PARALLEL_FROM else 0
-        with _without_cycle_collection():
-            for rows in self._folded(self._chunks(after_record, batch), workers):
-                self._write(rows)
-                if progress:
-                    progress(rows.events)
-        with self.database.write(durable=False) as raw:
-            cursor = raw.versioned(self.version)
-            self.database.create_projection_indexes(cursor)
-            index_search(cursor)
-            cursor.execute("UPDATE {projection_tables} SET load_until = NULL, loaded_through = NULL WHERE version = ?",
-                           (self.version,))
-            track(cursor, self.until)
+        chunks = self._chunks(after_record, batch)
+        crew = _Crew(self, workers) if workers else None
+        with crew or nullcontext():
+            loading = crew.load(chunks) if crew else self._load_here(chunks)
+            with _without_cycle_collection(), closing(loading):
+                for events in loading:
+                    if progress:
+                        progress(events)
+            with self.database.write(durable=False) as raw:  # while the workers exit
+                cursor = raw.versioned(self.version)
+                self.database.create_projection_indexes(cursor)
+                index_search(cursor)
+                cursor.execute("UPDATE {projection_tables} SET load_until = NULL, loaded_through = NULL"
+                               " WHERE version = ?", (self.version,))
+                track(cursor, self.until)
 
     def _chunks(self, after: str, batch: int) -> Iterator[Chunk]:
         """Whole records, about `batch` events each, found in the log's (record, position) index."""
@@ -205,36 +210,11 @@ class BulkLoad:
                 return
             after = through
 
-    def _folded(self, chunks: Iterator[Chunk], workers: int) -> Iterator[Rows]:
-        """Each chunk's rows, in chunk order. With workers, this process folds a chunk of its own
-        whenever the next one due is not ready yet, so no core waits while there is work."""
-        if workers == 0:
-            for chunk in chunks:
-                yield fold_chunk(self.database, chunk)
-            return
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
-        start = (self.database.config, RegistryStore.name)
-        with context.Pool(workers, initializer=_start_worker, initargs=start) as pool:
-            pending: deque[Any] = deque()  # in chunk order: a worker's result, or rows folded here
-            sent = 0  # of the pending, those sent to workers
-            queued = 2 * workers + 1  # sent at most: each worker always has the next chunk waiting
-            ahead = queued + 2  # pending at most
-            following = next(chunks, None)
-            while following is not None or pending:
-                while following is not None and sent < queued and len(pending) < ahead:  # every worker busy
-                    pending.append(pool.apply_async(_fold_in_worker, (following,)))
-                    sent += 1
-                    following = next(chunks, None)
-                head = pending[0] if pending else None
-                if head is not None and (isinstance(head, Rows) or head.ready() or following is None
-                                         or len(pending) >= ahead):
-                    pending.popleft()
-                    if not isinstance(head, Rows):
-                        sent -= 1
-                    yield _rows(head)
-                elif following is not None:  # the next due is not ready: fold one here meanwhile
-                    pending.append(fold_chunk(self.database, following))
-                    following = next(chunks, None)
+    def _load_here(self, chunks: Iterator[Chunk]) -> Generator[int, None, None]:
+        for chunk in chunks:
+            rows = fold_chunk(self.database, chunk)
+            self._write(rows)
+            yield rows.events
 
     def _write(self, rows: Rows) -> None:
         if not rows.events:
@@ -257,15 +237,187 @@ class BulkLoad:
                            (rows.last_record, self.version))
 
 
-# Worker processes: each reads the store through a database of its own.
+# Loading side by side: this process and worker processes take chunks in order from one
+# queue, each as it becomes free, work out their rows, and write them in turn, in chunk order.
+# A process waits for its turn only behind chunks that busy processes took before it, so no
+# chunk waits on a later one, and whatever stops the load, every chunk written follows the
+# last one written before it: an interrupted load resumes after the last record written.
 
-_worker_database: Database | None = None
+WAIT = 0.5  # seconds between looks at whether the load has stopped while waiting
 
 
-def _start_worker(config: StoreConfig, name: str) -> None:
-    global _worker_database
+class LoadStopped(Exception):
+    """Another process of the load failed or was stopped: this one stops too."""
+
+
+@dataclass
+class _Shared:
+    """What the processes of one load share."""
+
+    todo: Any  # queue of (number, Chunk), then None for each worker: no more
+    written: Any  # queue of (number, events, error text or None)
+    turn: Any  # Value: the number of the next chunk to write
+    turn_changed: Any  # Condition on the turn's lock
+    stopped: Any  # Event: the load is stopping; give up
+
+    def write_in_turn(self, number: int, load: BulkLoad, rows: Rows, gave_up: Callable[[], bool]) -> None:
+        """Write the rows once every earlier chunk is written. Raises LoadStopped if `gave_up()` first."""
+        with self._turn_lock(gave_up):
+            while self.turn.value != number:
+                if self.stopped.is_set() or gave_up():
+                    raise LoadStopped
+                self.turn_changed.wait(WAIT)
+        load._write(rows)
+        with self._turn_lock(gave_up):
+            self.turn.value = number + 1
+            self.turn_changed.notify_all()
+
+    @contextmanager
+    def _turn_lock(self, gave_up: Callable[[], bool]) -> Iterator[None]:
+        """The turn's lock, given up on when the load stops (a process killed holding it keeps it)."""
+        while not self.turn_changed.acquire(timeout=WAIT):
+            if self.stopped.is_set() or gave_up():
+                raise LoadStopped
+        try:
+            yield
+        finally:
+            self.turn_changed.release()
+
+    def written_through(self) -> int:
+        """The number of chunks written, read without the lock."""
+        return int(self.turn.get_obj().value)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.turn_changed.acquire(timeout=WAIT):
+            self.turn_changed.notify_all()
+            self.turn_changed.release()
+
+
+class _Crew:
+    """This process and `workers` worker processes, loading chunks side by side; on leaving its
+    context, it waits for the workers to exit (or stops them, if the load did not finish)."""
+
+    def __init__(self, load: BulkLoad, workers: int) -> None:
+        self.load_here = load
+        self.workers = workers
+        self.ahead = 2 * workers + 2  # chunks queued beyond the last written: none of the crew waits for one
+        self.processes: list[Any] = []
+        self.shared: _Shared | None = None  # kept until the workers exit: they may still be starting
+        self.finished = False
+
+    def __enter__(self) -> _Crew:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for process in self.processes:
+            process.join(None if self.finished else WAIT)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+    def load(self, chunks: Iterator[Chunk]) -> Generator[int, None, None]:
+        """Load every chunk; each chunk's events, in chunk order, once it is written."""
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
+        turn = context.Value("q", 0)
+        self.shared = shared = _Shared(context.Queue(), context.Queue(), turn, context.Condition(turn.get_lock()),
+                                       context.Event())
+        database = self.load_here.database
+        start = (database.config, RegistryStore.name, self.load_here.version, self.load_here.until, shared)
+        self.processes = [context.Process(target=_load_in_worker, args=start, daemon=True)
+                          for _ in range(self.workers)]
+        for process in self.processes:
+            process.start()
+        try:
+            yield from self._share(chunks, shared, self.processes)
+            self.finished = True
+        finally:
+            if self.finished:
+                for _ in self.processes:
+                    shared.todo.put(None)
+            else:
+                shared.stop()
+
+    def _share(self, chunks: Iterator[Chunk], shared: _Shared, processes: list[Any]) -> Generator[int, None, None]:
+        sent = 0  # chunks put in the queue
+        reported = 0  # chunks whose events were yielded
+        events: dict[int, int] = {}  # of chunks written but not yet yielded
+        following = next(chunks, None)
+        while following is not None or reported < sent:
+            while following is not None and sent - shared.written_through() < self.ahead:
+                shared.todo.put((sent, following))
+                sent += 1
+                following = next(chunks, None)
+            taken = self._take(shared)
+            if taken is not None:
+                number, chunk = taken
+                rows = fold_chunk(self.load_here.database, chunk)
+                try:
+                    shared.write_in_turn(number, self.load_here, rows, lambda: _failed(processes))
+                except LoadStopped:
+                    self._collect(shared, events, processes, block=True)  # raises the worker's failure
+                    raise
+                events[number] = rows.events
+            self._collect(shared, events, processes, block=taken is None)
+            while reported in events:
+                yield events.pop(reported)
+                reported += 1
+
+    @staticmethod
+    def _take(shared: _Shared) -> tuple[int, Chunk] | None:
+        """The next chunk in the queue, or None when the workers have taken them all."""
+        try:
+            return shared.todo.get(timeout=0.01)  # type: ignore[no-any-return]
+        except queue.Empty:
+            return None
+
+    @staticmethod
+    def _collect(shared: _Shared, events: dict[int, int], processes: list[Any], block: bool) -> None:
+        """Take in what the workers have written. Raises LoadStopped when one failed or died."""
+        while True:
+            try:
+                number, count, error = shared.written.get(timeout=0.1 if block else 0)
+            except queue.Empty:
+                if _failed(processes):
+                    raise LoadStopped("a worker process of the rebuild stopped") from None
+                return
+            if error is not None:
+                raise LoadStopped(f"a worker process of the rebuild failed: {error}")
+            events[number] = count
+            block = False
+
+
+def _failed(processes: list[Any]) -> bool:
+    return any(process.exitcode not in (None, 0) for process in processes)
+
+
+def _load_in_worker(config: StoreConfig, name: str, version: int, until: int, shared: _Shared) -> None:
     gc.disable()  # see _without_cycle_collection
-    _worker_database = Database.open(config, name)
+    parent = os.getppid()
+
+    def gave_up() -> bool:
+        return shared.stopped.is_set() or os.getppid() != parent  # the load stopped, or its process died
+
+    database = Database.open(config, name)
+    load = BulkLoad(database, version, until)
+    while not gave_up():
+        try:
+            taken = shared.todo.get(timeout=WAIT)
+        except queue.Empty:
+            continue
+        if taken is None:
+            return
+        number, chunk = taken
+        try:
+            rows = fold_chunk(database, chunk)
+            shared.write_in_turn(number, load, rows, gave_up)
+        except LoadStopped:
+            return
+        except BaseException as error:
+            shared.written.put((number, 0, "".join(traceback.format_exception_only(error)).strip()))
+            shared.stop()
+            raise
+        shared.written.put((number, rows.events, None))
 
 
 @contextmanager
@@ -279,12 +431,3 @@ def _without_cycle_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _rows(item: Rows | Any) -> Rows:
-    return item if isinstance(item, Rows) else item.get()
-
-
-def _fold_in_worker(chunk: Chunk) -> Rows:
-    assert _worker_database is not None
-    return fold_chunk(_worker_database, chunk)

@@ -15,7 +15,11 @@ series), and retractions.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import random
+import signal
+import time
 from typing import Any
 
 import orjson
@@ -157,16 +161,17 @@ def test_worker_processes_load_the_same_rows(registry: Registry, monkeypatch: py
     def counted(database: Any, chunk: bulk_load.Chunk) -> bulk_load.Rows:
         rows = fold_chunk(database, chunk)
         folded_here.append(rows.events)
+        time.sleep(0.2)  # slower than the workers, so that they take chunks once they have started
         return rows
 
     monkeypatch.setattr(bulk_load, "fold_chunk", counted)  # in this process only, not in the workers
 
-    # Two worker processes work out chunks side by side; this process writes them in order and
-    # works out chunks of its own while the next one due is not ready (the workers start slowly).
+    # This process and two worker processes take chunks in turn as each becomes free, and
+    # each writes the rows it worked out, in chunk order.
     done: list[int] = []
-    assert registry.projection.rebuild(batch=5, workers=2, progress=done.append)[1] == len(
+    assert registry.projection.rebuild(batch=3, workers=2, progress=done.append)[1] == len(
         registry.reader.events(0, 1000)["items"])
-    assert len(done) > 3 and sum(done) == registry.reader.head()["position"]
+    assert len(done) > 10 and sum(done) == registry.reader.head()["position"]
     assert 0 < len(folded_here) < len(done)
     assert stored(registry) == live
     assert registry.auditor.verify()["ok"] is True
@@ -176,23 +181,61 @@ class Interrupted(Exception):
     """The rebuilding process is stopped after some chunks have committed."""
 
 
-def test_an_interrupted_load_with_workers_resumes_after_the_last_record_it_wrote(registry: Registry) -> None:
+def test_an_interrupted_load_with_workers_resumes_after_the_last_record_it_wrote(
+        registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     a_history(registry, 5, 60)
     live = stored(registry)
     head = registry.reader.head()["position"]
+    fold_chunk = bulk_load.fold_chunk
 
+    def slowly(database: Any, chunk: bulk_load.Chunk) -> bulk_load.Rows:
+        time.sleep(0.3)  # so that the workers, once started, write chunks this process has not reported yet
+        return fold_chunk(database, chunk)
+
+    monkeypatch.setattr(bulk_load, "fold_chunk", slowly)
     done: list[int] = []
 
-    def stop_after_two(count: int) -> None:
+    def stop_after_three(count: int) -> None:
         done.append(count)
-        if len(done) == 2:
+        if len(done) == 3:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        registry.projection.rebuild(batch=10, workers=2, progress=stop_after_two)
+        registry.projection.rebuild(batch=4, workers=2, progress=stop_after_three)
     assert registry.projection.active_version() == 1 and stored(registry) == live  # the live views untouched
+    with registry.database.read() as cursor:  # the events of the records written, through the last one
+        through = cursor.execute("SELECT loaded_through FROM {projection_tables} WHERE version = 2").scalar()
+        written = cursor.execute("SELECT COUNT(*) FROM {event_log} WHERE record <= ?", (through,)).scalar()
+    assert sum(done) <= written < head
 
     resumed: list[int] = []
-    registry.projection.rebuild(batch=10, workers=2, progress=resumed.append)
-    assert sum(done) + sum(resumed) == head  # each event loaded once
+    registry.projection.rebuild(batch=4, workers=2, progress=resumed.append)
+    assert sum(resumed) == head - written  # each event loaded once: the rest, after the last record written
+    assert registry.projection.active_version() == 2 and stored(registry) == live
+
+
+def test_a_load_whose_worker_dies_stops_with_an_error_and_resumes_later(
+        registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    a_history(registry, 6, 60)
+    live = stored(registry)
+    fold_chunk = bulk_load.fold_chunk
+
+    def slowly(database: Any, chunk: bulk_load.Chunk) -> bulk_load.Rows:
+        time.sleep(0.3)
+        return fold_chunk(database, chunk)
+
+    monkeypatch.setattr(bulk_load, "fold_chunk", slowly)
+    killed: list[int] = []
+
+    def kill_a_worker(count: int) -> None:
+        if not killed:
+            killed.append(multiprocessing.active_children()[0].pid or 0)
+            os.kill(killed[0], signal.SIGKILL)
+
+    with pytest.raises(bulk_load.LoadStopped, match="a worker process of the rebuild stopped"):
+        registry.projection.rebuild(batch=4, workers=2, progress=kill_a_worker)
+    assert killed and registry.projection.active_version() == 1 and stored(registry) == live
+
+    monkeypatch.undo()
+    registry.projection.rebuild(batch=4, workers=2)
     assert registry.projection.active_version() == 2 and stored(registry) == live
