@@ -30,7 +30,6 @@ import orjson
 from events.temporal import BEFORE_ALL, dump_state
 from registry.log import reader as log
 from registry.log.database import Database
-from registry.log.store import RegistryStore
 from registry.settings import StoreConfig
 from registry.views.rows import (
     ALIVE,
@@ -318,6 +317,8 @@ class _Crew:
 
     def load(self, chunks: Iterator[Chunk]) -> Generator[int, None, None]:
         """Load every chunk; each chunk's events, in chunk order, once it is written."""
+        from registry.log.store import RegistryStore  # here, so that workers need not import the event store
+
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
         turn = context.Value("q", 0)
         self.shared = shared = _Shared(context.Queue(), context.Queue(), turn, context.Condition(turn.get_lock()),
