@@ -18,6 +18,7 @@ import gc
 import multiprocessing
 import os
 import queue
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
@@ -96,6 +97,7 @@ class Rows:
         members = {first["data"]["series"]} if first["data"].get("series") else set()
         alive: dict[int, tuple[int, str]] = {BEFORE_ALL: (first["position"], dump_state(head["last_state"]))}
         found = set(facets(first["kind"], record, head["last_state"]))
+        faceted = head["last_state"]  # the state whose facets were found last
         timeline: list[tuple[Any, ...]] = []
         evidence: dict[int, tuple[int, Evidence]] = {}  # event position -> (sys_from, entry), alive
         self.search.extend(text_rows(first))
@@ -109,7 +111,9 @@ class Rows:
                     self._end(record, head["last_day"], alive.pop(head["last_day"]), position)
                 for day, view in rows:
                     alive[day] = (position, dump_state(view))
-                    found.update(facets(first["kind"], record, view))
+                    if not _same_facets(view, faceted):  # else they are found already
+                        faceted = view
+                        found.update(facets(first["kind"], record, view))
                 self.search.extend(new_titles(envelope, [title_of(head["last_state"])],
                                               [title_of(view) for _, view in rows]))
                 head = after
@@ -149,6 +153,14 @@ class Rows:
         self.segments.append((record, day, row[0], position, row[1]))
 
 
+def _same_facets(state: dict[str, Any], other: dict[str, Any]) -> bool:
+    """True when the states have the same status and the same list of parties or members: a
+    fold replaces a list rather than editing it, so an unchanged list is the same object."""
+    view, seen = state["view"], other["view"]
+    return view.get("status") == seen.get("status") and (
+        (view.get("parties") or view.get("members")) is (seen.get("parties") or seen.get("members")))
+
+
 def fold_chunk(database: Database, chunk: Chunk) -> Rows:
     """Read a chunk's events and work out its rows."""
     with database.read() as cursor:
@@ -179,7 +191,9 @@ class BulkLoad:
 
         `workers`: processes that load chunks beside this one, which loads chunks too (None: one
         fewer than the machine's cores, up to 8, at least one, when the log is long enough to pay
-        for starting them; else none). `progress` learns each chunk's events once it is written.
+        for starting them; else none). `progress` learns each chunk's events, in chunk order, once
+        it is written and this process has heard so: if the load is interrupted, the workers may
+        have written chunks not reported yet (a resumed load goes on after them).
         """
         if workers is None:
             workers = max(1, min(8, (os.cpu_count() or 1) - 1)) if self.until >= PARALLEL_FROM else 0
@@ -242,7 +256,8 @@ class BulkLoad:
 # chunk waits on a later one, and whatever stops the load, every chunk written follows the
 # last one written before it: an interrupted load resumes after the last record written.
 
-WAIT = 0.5  # seconds between looks at whether the load has stopped while waiting
+WAIT = 0.5  # seconds between looks at whether the load has stopped while waiting for a chunk
+POLL = 0.002  # seconds between looks at the turn
 
 
 class LoadStopped(Exception):
@@ -251,46 +266,29 @@ class LoadStopped(Exception):
 
 @dataclass
 class _Shared:
-    """What the processes of one load share."""
+    """What the processes of one load share. No lock: a process killed holding one (or waiting
+    on a condition) would hang the others; only the process whose turn it is moves the turn on."""
 
     todo: Any  # queue of (number, Chunk), then None for each worker: no more
     written: Any  # queue of (number, events, error text or None)
-    turn: Any  # Value: the number of the next chunk to write
-    turn_changed: Any  # Condition on the turn's lock
+    turn: Any  # Value without a lock: the number of the next chunk to write
     stopped: Any  # Event: the load is stopping; give up
 
     def write_in_turn(self, number: int, load: BulkLoad, rows: Rows, gave_up: Callable[[], bool]) -> None:
         """Write the rows once every earlier chunk is written. Raises LoadStopped if `gave_up()` first."""
-        with self._turn_lock(gave_up):
-            while self.turn.value != number:
-                if self.stopped.is_set() or gave_up():
-                    raise LoadStopped
-                self.turn_changed.wait(WAIT)
-        load._write(rows)
-        with self._turn_lock(gave_up):
-            self.turn.value = number + 1
-            self.turn_changed.notify_all()
-
-    @contextmanager
-    def _turn_lock(self, gave_up: Callable[[], bool]) -> Iterator[None]:
-        """The turn's lock, given up on when the load stops (a process killed holding it keeps it)."""
-        while not self.turn_changed.acquire(timeout=WAIT):
+        while self.turn.value != number:
             if self.stopped.is_set() or gave_up():
                 raise LoadStopped
-        try:
-            yield
-        finally:
-            self.turn_changed.release()
+            time.sleep(POLL)
+        load._write(rows)
+        self.turn.value = number + 1
 
     def written_through(self) -> int:
-        """The number of chunks written, read without the lock."""
-        return int(self.turn.get_obj().value)
+        """The number of chunks written."""
+        return int(self.turn.value)
 
     def stop(self) -> None:
         self.stopped.set()
-        if self.turn_changed.acquire(timeout=WAIT):
-            self.turn_changed.notify_all()
-            self.turn_changed.release()
 
 
 class _Crew:
@@ -310,6 +308,8 @@ class _Crew:
 
     def __exit__(self, *exc_info: object) -> None:
         for process in self.processes:
+            if process.pid is None:  # not started: starting an earlier one failed
+                continue
             process.join(None if self.finished else WAIT)
             if process.is_alive():
                 process.terminate()
@@ -320,8 +320,7 @@ class _Crew:
         from registry.log.store import RegistryStore  # here, so that workers need not import the event store
 
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
-        turn = context.Value("q", 0)
-        self.shared = shared = _Shared(context.Queue(), context.Queue(), turn, context.Condition(turn.get_lock()),
+        self.shared = shared = _Shared(context.Queue(), context.Queue(), context.Value("q", 0, lock=False),
                                        context.Event())
         database = self.load_here.database
         start = (database.config, RegistryStore.name, self.load_here.version, self.load_here.until, shared)
@@ -356,8 +355,10 @@ class _Crew:
                 try:
                     shared.write_in_turn(number, self.load_here, rows, lambda: _failed(processes))
                 except LoadStopped:
-                    self._collect(shared, events, processes, block=True)  # raises the worker's failure
-                    raise
+                    deadline = time.monotonic() + 4 * WAIT
+                    while time.monotonic() < deadline:
+                        self._collect(shared, events, processes, block=True)  # raises the failure, once known
+                    raise LoadStopped("a worker process of the rebuild stopped") from None
                 events[number] = rows.events
             self._collect(shared, events, processes, block=taken is None)
             while reported in events:
@@ -366,7 +367,8 @@ class _Crew:
 
     @staticmethod
     def _take(shared: _Shared) -> tuple[int, Chunk] | None:
-        """The next chunk in the queue, or None when the workers have taken them all."""
+        """The next chunk in the queue, or None when the workers have taken them all (or, rarely,
+        when the chunk this process has just put in is not through the queue yet)."""
         try:
             return shared.todo.get(timeout=0.01)  # type: ignore[no-any-return]
         except queue.Empty:

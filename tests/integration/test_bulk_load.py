@@ -214,27 +214,26 @@ def test_an_interrupted_load_with_workers_resumes_after_the_last_record_it_wrote
     assert registry.projection.active_version() == 2 and stored(registry) == live
 
 
-def test_a_load_whose_worker_dies_stops_with_an_error_and_resumes_later(
+def test_a_load_whose_worker_dies_while_it_waits_for_its_turn_stops_and_resumes_later(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     a_history(registry, 6, 60)
     live = stored(registry)
     fold_chunk = bulk_load.fold_chunk
+    killed: list[int] = []
 
     def slowly(database: Any, chunk: bulk_load.Chunk) -> bulk_load.Rows:
         time.sleep(0.3)
+        if not killed:  # the workers start and take the following chunks, which wait behind this one
+            time.sleep(1.5)
+            killed.append(multiprocessing.active_children()[0].pid or 0)
+            os.kill(killed[0], signal.SIGKILL)
         return fold_chunk(database, chunk)
 
     monkeypatch.setattr(bulk_load, "fold_chunk", slowly)
-    killed: list[int] = []
-
-    def kill_a_worker(count: int) -> None:
-        if not killed:
-            killed.append(multiprocessing.active_children()[0].pid or 0)
-            os.kill(killed[0], signal.SIGKILL)
-
     with pytest.raises(bulk_load.LoadStopped, match="a worker process of the rebuild stopped"):
-        registry.projection.rebuild(batch=4, workers=2, progress=kill_a_worker)
+        registry.projection.rebuild(batch=4, workers=2)
     assert killed and registry.projection.active_version() == 1 and stored(registry) == live
+    assert not multiprocessing.active_children()  # the other worker stopped too
 
     monkeypatch.undo()
     registry.projection.rebuild(batch=4, workers=2)
