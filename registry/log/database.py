@@ -77,7 +77,7 @@ class Cursor:
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            self.raw.executemany(self.database.sql(statement, self.version), [tuple(r) for r in rows])
+            self.raw.executemany(self.database.sql(statement, self.version), rows)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows into a registry table (`table` is its bare name), many of them the

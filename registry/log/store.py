@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from registry.settings import StoreConfig
 RECORD_NAMESPACE = uuid.UUID("6f1c1d2e-8a53-4c4e-9d35-0c5f2a7b9e11")
 
 
+@functools.lru_cache(maxsize=65536)
 def record_uuid(record_id: str) -> uuid.UUID:
     return uuid.uuid5(RECORD_NAMESPACE, record_id)
 

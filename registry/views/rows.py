@@ -12,6 +12,7 @@ memory) apply the same rules, so both store exactly the same rows:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -93,8 +94,12 @@ def title_of(state: Mapping[str, Any]) -> str | None:
 
 def search_row(envelope: Mapping[str, Any], matched: str, text: str) -> tuple[Any, ...]:
     """(digest, text, record, kind, matched, position): where a text occurs (SEARCH_COLUMNS)."""
-    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
-    return (digest, text, envelope["record"], envelope["kind"], matched, envelope["position"])
+    return (text_digest(text), text, envelope["record"], envelope["kind"], matched, envelope["position"])
+
+
+@functools.lru_cache(maxsize=4096)  # sources are quoted again and again
+def text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def text_rows(envelope: Mapping[str, Any]) -> list[tuple[Any, ...]]:
