@@ -18,6 +18,7 @@ import gc
 import multiprocessing
 import os
 import queue
+import signal
 import time
 import traceback
 from collections import OrderedDict
@@ -396,6 +397,7 @@ def _failed(processes: list[Any]) -> bool:
 
 def _load_in_worker(config: StoreConfig, name: str, version: int, until: int, shared: _Shared) -> None:
     gc.disable()  # see _without_cycle_collection
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the rebuilding process, which stops the load
     parent = os.getppid()
 
     def gave_up() -> bool:

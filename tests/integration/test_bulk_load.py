@@ -238,3 +238,31 @@ def test_a_load_whose_worker_dies_while_it_waits_for_its_turn_stops_and_resumes_
     monkeypatch.undo()
     registry.projection.rebuild(batch=4, workers=2)
     assert registry.projection.active_version() == 2 and stored(registry) == live
+
+
+def test_workers_ignore_ctrl_c_which_the_rebuilding_process_handles(
+        registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    a_history(registry, 4, 120)
+    live = stored(registry)
+    fold_chunk = bulk_load.fold_chunk
+    folded_here: list[int] = []
+
+    def slowly(database: Any, chunk: bulk_load.Chunk) -> bulk_load.Rows:
+        folded_here.append(1)
+        time.sleep(0.2)
+        return fold_chunk(database, chunk)
+
+    monkeypatch.setattr(bulk_load, "fold_chunk", slowly)
+    done: list[int] = []
+    interrupted_at: list[int] = []
+
+    def interrupt_the_workers(count: int) -> None:  # as Ctrl-C reaches every process of the terminal's group
+        done.append(count)
+        if not interrupted_at and len(done) - len(folded_here) >= 2:  # the workers are up and loading
+            interrupted_at.append(len(done))
+            for worker in multiprocessing.active_children():
+                os.kill(worker.pid or 0, signal.SIGINT)
+
+    registry.projection.rebuild(batch=3, workers=2, progress=interrupt_the_workers)
+    assert interrupted_at and len(done) > interrupted_at[0]
+    assert sum(done) == registry.reader.head()["position"] and stored(registry) == live
