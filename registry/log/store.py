@@ -20,7 +20,7 @@ from registry.settings import StoreConfig
 RECORD_NAMESPACE = uuid.UUID("6f1c1d2e-8a53-4c4e-9d35-0c5f2a7b9e11")
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)
 def record_uuid(record_id: str) -> uuid.UUID:
     return uuid.uuid5(RECORD_NAMESPACE, record_id)
 

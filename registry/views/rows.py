@@ -97,7 +97,7 @@ def search_row(envelope: Mapping[str, Any], matched: str, text: str) -> tuple[An
     return (text_digest(text), text, envelope["record"], envelope["kind"], matched, envelope["position"])
 
 
-@functools.lru_cache(maxsize=4096)  # sources are quoted again and again
+@functools.lru_cache(maxsize=1024)  # sources are quoted again and again
 def text_digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
