@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import itertools
 import os
 import re
 import sqlite3
@@ -25,6 +26,8 @@ VERSIONED = frozenset({"records", "heads", "head_days", "view_segments", "timeli
 OPEN_END = 99_999_999  # the day ordinal that sorts an open interval's missing end last
 STATEMENTS_KEPT = 4096  # SQL texts rewritten for the engine, remembered
 COPY_FROM = 50  # rows: fewer go in one INSERT round trip, more by COPY
+ROWS_A_STATEMENT = 100  # SQLite: rows an INSERT of many takes at most
+SQLITE_VARIABLES = 32766  # SQLite (3.32 and later): parameters a statement takes at most
 LAYOUT = 6  # the projection tables' layout; a version of another layout is rebuilt
 
 
@@ -91,7 +94,27 @@ class Cursor:
                 for row in rows:
                     copy.write_row(row)
             return
+        if self.database.engine == "sqlite" and len(rows) > 1:
+            self._insert_many_a_statement(name, columns, rows)
+            return
         self.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+    def _insert_many_a_statement(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """SQLite: up to ROWS_A_STATEMENT rows in each INSERT, so that each row does not cost a
+        statement step of its own (the step releases the GIL and takes SQLite's mutexes)."""
+        width = len(columns)
+        size = max(1, min(ROWS_A_STATEMENT, SQLITE_VARIABLES // width))
+        one = f"({', '.join('?' * width)})"
+        start = 0
+        while start < len(rows):
+            # Full statements, then the rest in halves (64, 32, … rows): a few statement texts
+            # a table, which SQLite's statement cache keeps prepared.
+            left = len(rows) - start
+            count = size if left >= size else 1 << (left.bit_length() - 1)
+            part = rows[start:start + count]
+            self.raw.execute(f"INSERT INTO {name} ({', '.join(columns)}) VALUES {', '.join([one] * count)}",
+                             list(itertools.chain.from_iterable(part)))
+            start += count
 
     def one(self) -> Any:
         return self.raw.fetchone()
