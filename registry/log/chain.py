@@ -88,9 +88,9 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
 
 
 def _insert(cursor: Cursor, envelopes: Sequence[Mapping[str, Any]]) -> None:
-    cursor.executemany(
-        "INSERT INTO {event_log} (position, event_id, record, kind, type, version, target,"
-        " recorded_at, hash, envelope) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    cursor.insert_rows(
+        "event_log", ("position", "event_id", "record", "kind", "type", "version", "target", "recorded_at", "hash",
+                      "envelope"),
         [
             (
                 e["position"], e["id"], e["record"], e["kind"], e["type"], e["version"],

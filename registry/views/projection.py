@@ -354,9 +354,9 @@ class _Batch:
 
     def flush(self) -> None:
         cursor = self.cursor
-        cursor.executemany("INSERT INTO {records} (id, kind, registered_position) VALUES (?,?,?)", self.records)
-        cursor.executemany("INSERT INTO {heads} (record, kind, head) VALUES (?,?,?)", self.new_heads)
-        cursor.executemany("INSERT INTO {head_days} (record, sys_from, last_day) VALUES (?,?,?)", self.days)
+        cursor.insert_rows("records", ("id", "kind", "registered_position"), self.records)
+        cursor.insert_rows("heads", ("record", "kind", "head"), self.new_heads)
+        cursor.insert_rows("head_days", ("record", "sys_from", "last_day"), self.days)
         add_members(cursor, self.members)
         cursor.executemany(
             "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?", self.closed)
