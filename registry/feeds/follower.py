@@ -6,6 +6,9 @@ webhook delivery) when the log grows. A subscriber holds a cursor, the last
 position it has seen; what it missed beyond the buffer it reads from the store
 in pages, then it follows live.
 
+It reads the events themselves only while a stream follows; otherwise only the
+log's last position, which is all the webhook delivery needs to be woken.
+
 It learns about new events from:
 - PostgreSQL: LISTEN on the event store's channel (the recorder NOTIFYs in the
   transaction that stores events), with a timed wait, so a lost notification
@@ -173,6 +176,21 @@ class LogFollower:
         return conn
 
     def _read_new(self) -> None:
+        """Read what the log gained: the events themselves while a stream follows, else only
+        how far it reaches (webhook delivery reads its own pages; a later stream reads from
+        the store what is older than the buffer)."""
+        if not self.streams:
+            with self.database.read() as cursor:
+                head = last_position(cursor)
+            if head > self._head:
+                with self._cond:
+                    self._events = []
+                    self._head = head
+                    self._cond.notify_all()
+                for callback in self._listeners:
+                    callback()
+            if not self.streams:
+                return
         while True:
             with self.database.read() as cursor:
                 events = read_range(cursor, self._head, limit=PAGE)

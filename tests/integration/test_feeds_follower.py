@@ -6,6 +6,7 @@ Runs on SQLite (poll + in-process wake) and PostgreSQL (LISTEN/NOTIFY with a tim
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +165,38 @@ def test_a_lost_notification_delays_an_event_but_never_stalls_the_follower(seede
     adopted = recommend(seeded, "exchange of statistics")
     assert take(subscription, 1) == [adopted]
     deaf.close()
+
+
+def test_without_streams_the_follower_reads_only_how_far_the_log_reaches(
+        seeded: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.feeds import follower as module
+
+    pages_read: list[int] = []
+    original = module.read_range
+    monkeypatch.setattr(module, "read_range",
+                        lambda cursor, after, **kw: pages_read.append(after) or original(cursor, after, **kw))
+    woken = threading.Event()
+    follower = LogFollower(seeded.database, seeded.config, channel="registry_nobody_notifies", wait=0.05)
+    follower.on_new_events(woken.set)
+    follower.start()
+    before = follower.head
+
+    # Webhook delivery alone listens: it is woken and the head moves, but no event is read.
+    adopted = [recommend(seeded, f"recommendation {n}") for n in range(1, 4)]
+    follower.wake()
+    assert woken.wait(WAIT)
+    deadline = time.monotonic() + WAIT
+    while follower.head < adopted[-1]["position"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert follower.head == adopted[-1]["position"] > before
+    assert pages_read == []
+
+    # A stream from before those events gets each of them once, in order, then follows live.
+    subscription = follower.subscribe(before, EventFilter())
+    assert take(subscription, 3) == adopted
+    live = recommend(seeded, "exchange of contact points")
+    follower.wake()
+    assert take(subscription, 1) == [live]
+    assert pages_read  # with a stream, the follower reads the events themselves
+    subscription.close()
+    follower.close()
