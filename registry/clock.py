@@ -10,4 +10,5 @@ def utc_now() -> str:
 
 
 def format_instant(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    value = value.astimezone(dt.UTC)  # %Y does not pad years before 1000 to four digits (glibc)
+    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.%fZ")

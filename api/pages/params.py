@@ -50,7 +50,8 @@ def instant(text: str) -> dt.datetime:
 
 
 def format_instant(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    value = value.astimezone(dt.UTC)  # %Y does not pad years before 1000 to four digits (glibc)
+    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%SZ")
 
 
 def _day(text: str) -> dt.date:
