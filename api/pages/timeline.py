@@ -118,7 +118,7 @@ def chart(shown: list[dict[str, Any]], day: dt.date) -> dict[str, Any]:
         classes = [row["state"]]
         start = time.lower
         if start == words.EARLIEST:
-            start = (time.upper or day) - dt.timedelta(days=OPEN_START_DAYS)
+            start = dt.date.fromordinal(max(1, (time.upper or day).toordinal() - OPEN_START_DAYS))
             classes.append("open-start")
         end = time.upper
         if end is None:
@@ -138,7 +138,8 @@ def chart(shown: list[dict[str, Any]], day: dt.date) -> dict[str, Any]:
         if "day" in classes:
             item["type"] = "point"
         else:
-            item["end"] = (end + dt.timedelta(days=1)).isoformat()  # bounds are inclusive days
+            # bounds are inclusive days; the day after the last of year 9999 is drawn as that day
+            item["end"] = (end + dt.timedelta(days=1) if end < dt.date.max else end).isoformat()
             item["type"] = "range"
         items.append(item)
     return {"groups": list(groups.values()), "items": items, "day": day.isoformat()}
