@@ -263,6 +263,7 @@ class Registry:
         data = {"target": event_id, "changes": changes, "reason": given["reason"]}
 
         def emit(record: Record) -> Any:
+            _not_retracted(record, event_id)
             return record.record("corrected", None, data, given["sources"], given["note"], actor)
 
         return target["record"], emit
@@ -279,6 +280,7 @@ class Registry:
         data = {"target": event_id, "reason": given["reason"]}
 
         def emit(record: Record) -> Any:
+            _not_retracted(record, event_id)
             return record.record("retracted", None, data, given["sources"], given["note"], actor)
 
         return target["record"], emit
@@ -447,6 +449,13 @@ class Registry:
         if valid is not None:
             normalised["valid"] = valid
         return normalised
+
+
+def _not_retracted(record: Record, event_id: str) -> None:
+    """Checked again on the record as it stands when the event is emitted: a retraction earlier
+    in the same batch, or one committed by a concurrent request since `_target` read the store."""
+    if event_id in record.retracted:
+        raise Invalid("the event is retracted", {"target": ["already retracted"]})
 
 
 def _object(body: Any) -> dict[str, Any]:

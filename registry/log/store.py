@@ -47,12 +47,14 @@ class Record(Aggregate):
         actor: str
 
         def apply(self, aggregate: Aggregate) -> None:
-            pass
+            if self.type == "retracted":  # a new set, never changed in place: copies share it
+                aggregate.retracted = aggregate.retracted | {self.data["target"]}  # type: ignore[attr-defined]
 
     def __init__(self, kind: str, record_id: str, event_id: str, data: dict[str, Any],
                  sources: list[dict[str, Any]], note: str | None, actor: str) -> None:
         self.kind = kind
         self.record_id = record_id
+        self.retracted: frozenset[str] = frozenset()  # ids of the record's retracted events
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Record:
         # The library copies cached records for each command. Every attribute is immutable
