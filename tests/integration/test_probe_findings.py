@@ -1,0 +1,96 @@
+"""Found by probing the running server as an outside user: extreme but valid dates and
+instants, and a batch that retracts one event twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from api import create_app
+from registry.seed import seed
+
+AGREEMENT = "ru-eu-readmission-agreement"
+SERIES = "ru-eu-readmission-joint-committee"
+
+
+def _meeting(http: FlaskClient, auth: dict[str, str], record_id: str) -> None:
+    response = http.post("/v1/meetings", json={"id": record_id, "title": "A probe", "series": SERIES},
+                         headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def _append(http: FlaskClient, auth: dict[str, str], record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = http.post(f"/v1/meetings/{record_id}/events", json=body, headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_an_instant_before_the_year_1000_is_before_every_recorded_event(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    """Instants are compared as text: year 999 must be written 0999, or it sorts after 2026."""
+    http, _ = client
+    for known_at in ("0999-06-01T00:00:00Z", "0300-01-01T00:00:00Z"):
+        page = http.get(f"/v1/agreements?as_of=2010-01-01&known_at={known_at}").get_json()
+        assert page["items"] == [], known_at
+        assert page["known_at"] == known_at.replace("Z", ".000000Z")
+        view = http.get(f"/v1/agreements/{AGREEMENT}?as_of=2010-01-01&known_at={known_at}")
+        assert view.status_code == 404 or view.get_json()["status"] is None, known_at
+    changes = http.get("/v1/changes?known_from=0999-06-01T00:00:00Z&known_to=9999-01-01T00:00:00Z"
+                       "&as_of=2010-01-01").get_json()
+    assert AGREEMENT in [item["id"] for item in changes["items"]]
+
+
+def test_the_timeline_page_draws_events_at_the_ends_of_the_calendar(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    """Valid times the API accepts (year 9999, the first days of year 1) never make the page a 500."""
+    http, auth = client
+    _meeting(http, auth, "probe-far-ends")
+    for valid in ("9999", "9999-12-31", "0001-01-03", "[..0001-02-01]", "9999-12/.."):
+        _append(http, auth, "probe-far-ends", {"type": "scheduled", "valid": valid, "planned": "2030"})
+    for query in ("", "?record=probe-far-ends", "?from=9999-01-01&to=9999-12-31", "?as_of=9999-12-31",
+                  "?as_of=0001-01-01"):
+        page = http.get(f"/timeline{query}")
+        assert page.status_code == 200, (query, page.get_data(as_text=True)[:200])
+
+
+def test_a_batch_cannot_retract_or_correct_an_event_it_already_retracted(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    """As the single calls: an event retracted earlier in the same batch is 'already retracted'."""
+    http, auth = client
+    _meeting(http, auth, "probe-batch-retract")
+    event = _append(http, auth, "probe-batch-retract", {"type": "held", "valid": "2019-01-01"})["id"]
+    head = http.get("/v1/audit/head").get_json()["position"]
+    retract = {"op": "retract", "event": event, "body": {"reason": "entered in error"}}
+    correct = {"op": "correct", "event": event, "body": {"changes": {"place": "Moscow"}, "reason": "moved"}}
+    for second in (retract, correct):
+        response = http.post("/v1/batch", json={"writes": [retract, second]}, headers=auth)
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert response.get_json()["errors"]["writes"]["1"]["target"] == ["already retracted"]
+        assert http.get("/v1/audit/head").get_json()["position"] == head
+
+
+def test_a_retraction_that_raced_another_is_refused(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two requests retract one event at once: both read it as not retracted; the second to
+    emit its event sees the first on the record and is refused, as the single call would be."""
+    app = create_app({"DATABASE": store_url, "FOLLOW_LOG": False})
+    registry = app.extensions["registry"]
+    try:
+        seed(registry)
+        auth = {"Authorization": f"Bearer {registry.tokens.create('editor', 'editor')}"}
+        http = app.test_client()
+        _meeting(http, auth, "probe-race")
+        event = _append(http, auth, "probe-race", {"type": "held", "valid": "2019-01-01"})["id"]
+        first = http.post(f"/v1/events/{event}/retractions", json={"reason": "first"}, headers=auth)
+        assert first.status_code == 201
+        head = http.get("/v1/audit/head").get_json()["position"]
+        monkeypatch.setattr(registry.reader, "is_retracted", lambda event_id: False)  # the stale read
+        for path, body in ((f"/v1/events/{event}/retractions", {"reason": "second"}),
+                           (f"/v1/events/{event}/corrections", {"changes": {"place": "Kyiv"}, "reason": "r"})):
+            response = http.post(path, json=body, headers=auth)
+            assert response.status_code == 422, response.get_data(as_text=True)
+            assert response.get_json()["errors"] == {"target": ["already retracted"]}
+        assert http.get("/v1/audit/head").get_json()["position"] == head
+    finally:
+        registry.close()
