@@ -99,15 +99,19 @@ class Registry:
         key = self._idempotency(actor, idempotency_key, ["register", collection, body])
         if key and key.get("replay"):
             return self._registered_view(key["replay"]["record"])
-        write = self._registration(kind, body, actor, Staged())
-        try:
-            self._save(write, key)
-        except IntegrityError as error:
-            replay = self._replayed(actor, key)
-            if replay:
-                return self._registered_view(replay["record"])
-            raise Conflict(f"a record with id {write.record.record_id!r} exists") from error
-        return self._registered_view(write.record.record_id)
+
+        def run() -> dict[str, Any]:
+            write = self._registration(kind, body, actor, Staged())
+            try:
+                self._save(write, key)
+            except IntegrityError as error:
+                replay = self._replayed(actor, key)
+                if replay:
+                    return self._registered_view(replay["record"])
+                raise Conflict(f"a record with id {write.record.record_id!r} exists") from error
+            return self._registered_view(write.record.record_id)
+
+        return self._unless_replayed(key, run, lambda replay: self._registered_view(replay["record"]))
 
     def append(self, collection: str, record_id: str, body: Mapping[str, Any], actor: str,
                if_match: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
@@ -119,7 +123,9 @@ class Registry:
         key = self._idempotency(actor, idempotency_key, ["append", record_id, body])
         if key and key.get("replay"):
             return self.reader.event(key["replay"]["event_id"])
-        return self._command(record_id, self._world_event(kind, record_id, body, actor, staged), if_match, key)
+        emit = self._world_event(kind, record_id, body, actor, staged)
+        return self._unless_replayed(key, lambda: self._command(record_id, emit, if_match, key),
+                                     lambda replay: self.reader.event(replay["event_id"]))
 
     def correct(self, event_id: str, body: Mapping[str, Any], actor: str,
                 idempotency_key: str | None = None) -> dict[str, Any]:
@@ -128,8 +134,9 @@ class Registry:
         key = self._idempotency(actor, idempotency_key, ["correct", event_id, body])
         if key and key.get("replay"):
             return self.reader.event(key["replay"]["event_id"])
-        record_id, emit = self._correction(event_id, body, actor, Staged())
-        return self._command(record_id, emit, None, key)
+        return self._unless_replayed(
+            key, lambda: self._command(*self._correction(event_id, body, actor, Staged()), None, key),
+            lambda replay: self.reader.event(replay["event_id"]))
 
     def retract(self, event_id: str, body: Mapping[str, Any], actor: str,
                 idempotency_key: str | None = None) -> dict[str, Any]:
@@ -138,8 +145,9 @@ class Registry:
         key = self._idempotency(actor, idempotency_key, ["retract", event_id, body])
         if key and key.get("replay"):
             return self.reader.event(key["replay"]["event_id"])
-        record_id, emit = self._retraction(event_id, body, actor)
-        return self._command(record_id, emit, None, key)
+        return self._unless_replayed(
+            key, lambda: self._command(*self._retraction(event_id, body, actor), None, key),
+            lambda replay: self.reader.event(replay["event_id"]))
 
     def batch(self, body: Any, actor: str, idempotency_key: str | None = None) -> dict[str, Any]:
         """Every write of the batch, in order, in one transaction at consecutive positions, or none.
@@ -161,7 +169,13 @@ class Registry:
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
             kinds, versions = self.reader.record_kinds_and_versions(_batch_records(given["writes"]))
             staged = Staged(kinds=kinds, versions=versions)
-            writes = [self._batch_write(index, write, actor, staged) for index, write in enumerate(given["writes"])]
+            try:
+                writes = [self._batch_write(index, write, actor, staged) for index, write in enumerate(given["writes"])]
+            except (Conflict, PreconditionFailed, Invalid):  # as in `_unless_replayed`
+                replay = self._replayed(actor, key)
+                if replay:
+                    return {"items": [self._result(item) for item in replay["items"]]}
+                raise
             outcome = {"items": [write.outcome for write in writes]}
             records = list({id(write.record): write.record for write in writes}.values())
             try:
@@ -398,6 +412,19 @@ class Registry:
             raise Invalid("this Idempotency-Key was used with another request",
                           {"Idempotency-Key": ["reused with a different body"]})
         return json.loads(found[1])
+
+    def _unless_replayed(self, key: dict[str, Any] | None, run: Callable[[], Any],
+                         answer: Callable[[dict[str, Any]], Any]) -> Any:
+        """Run the command. When it is refused on the store as it is now (409, 412, 422) and a
+        request with the same Idempotency-Key and body was written since this one read the keys
+        (a retry racing its first attempt), answer what that request answered instead."""
+        try:
+            return run()
+        except (Conflict, PreconditionFailed, Invalid):
+            replay = self._replayed(key["actor"], key) if key else None
+            if replay:
+                return answer(replay)
+            raise
 
     def _check_references(self, schema: Any, data: Mapping[str, Any], errors: dict[str, Any], own_id: str,
                           staged: Staged) -> None:

@@ -94,3 +94,40 @@ def test_a_retraction_that_raced_another_is_refused(store_url: str, monkeypatch:
         assert http.get("/v1/audit/head").get_json()["position"] == head
     finally:
         registry.close()
+
+
+@pytest.mark.parametrize("call", ["register", "batch", "append_if_match", "retract"])
+def test_a_retry_racing_its_first_attempt_gets_the_first_answer(
+        store_url: str, monkeypatch: pytest.MonkeyPatch, call: str) -> None:
+    """A client retries (same Idempotency-Key, same body) while its first request is still being
+    written: the retry read the keys before the first committed, then finds its record taken,
+    moved on or retracted. It answers what the first answered, not 409, 412 or 422."""
+    app = create_app({"DATABASE": store_url, "FOLLOW_LOG": False})
+    registry = app.extensions["registry"]
+    try:
+        seed(registry)
+        auth = {"Authorization": f"Bearer {registry.tokens.create('editor', 'editor')}"}
+        http = app.test_client()
+        _meeting(http, auth, "probe-retry")
+        held = _append(http, auth, "probe-retry", {"type": "held", "valid": "2019-01-01"})["id"]
+        path, body, headers = {
+            "register": ("/v1/agreements", {"id": "probe-retry-agreement", "title": "t"}, {}),
+            "batch": ("/v1/batch", {"writes": [{"op": "register", "collection": "agreements",
+                                                "body": {"id": "probe-retry-batch", "title": "t"}}]}, {}),
+            "append_if_match": ("/v1/meetings/probe-retry/events", {"type": "cancelled", "valid": "2019-02"},
+                                {"If-Match": '"2"'}),
+            "retract": (f"/v1/events/{held}/retractions", {"reason": "entered in error"}, {}),
+        }[call]
+        headers = {**auth, **headers, "Idempotency-Key": f"retry-{call}"}
+        first = http.post(path, json=body, headers=headers)
+        assert first.status_code == 201, first.get_data(as_text=True)
+        head = http.get("/v1/audit/head").get_json()["position"]
+        seen = registry._idempotency
+        monkeypatch.setattr(registry, "_idempotency", lambda actor, key, request: {  # the read before the commit
+            k: v for k, v in seen(actor, key, request).items() if k != "replay"})
+        retry = http.post(path, json=body, headers=headers)
+        assert retry.status_code == 201, retry.get_data(as_text=True)
+        assert retry.get_json() == first.get_json()
+        assert http.get("/v1/audit/head").get_json()["position"] == head
+    finally:
+        registry.close()
