@@ -54,12 +54,18 @@ def _run(settings: Settings, host: str, port: int, workers: int, threads: int) -
         "graceful_timeout": 10,
         "accesslog": "-",
         "loglevel": "warning",
-        "post_worker_init": _end_feeds_on_term,
+        "post_worker_init": _ready_worker,
     }).run()
 
 
 def max_streams(threads: int) -> int:
     return max(1, threads - max(2, threads // 4))
+
+
+def _ready_worker(worker: Any) -> None:
+    """In the worker, its app loaded, before it serves."""
+    _end_feeds_on_term(worker)
+    server_hooks.freeze_startup_objects()
 
 
 def _end_feeds_on_term(worker: Any) -> None:

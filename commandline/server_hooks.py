@@ -44,6 +44,14 @@ def on_exit(server: Any) -> None:
     skip_collection_at_exit()
 
 
+def freeze_startup_objects() -> None:
+    """Leave what the worker loaded (modules, the app, some 110,000 objects) out of later garbage
+    collections: each full collection had stopped the worker's threads for 60-100 ms under load,
+    and now scans only what was made since."""
+    gc.collect()
+    gc.freeze()
+
+
 def skip_collection_at_exit() -> None:
     """Nothing runs any more: spare the interpreter's exit a full garbage collection (0.2-1 s on a busy machine)."""
     gc.freeze()
