@@ -478,3 +478,36 @@ def test_a_base_exception_after_the_transaction_leaves_no_caller_of_the_group_wa
                 waiting.finish()  # type: ignore[attr-defined]
     assert isinstance(errors.get(1), Interrupted)
     assert stuck == [], f"callers {stuck} wait forever for a group whose writer raised"
+
+
+def test_an_append_uses_this_process_s_copy_of_a_record_only_while_the_store_has_nothing_newer(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two registries on one store stand for two server processes.
+    here = bootstrap(Settings(database=store_url))
+    there = bootstrap(Settings(database=store_url))
+    seed(here)
+    record = "ru-eu-readmission-joint-committee"
+    repository_reads: list[object] = []
+    original = here.store.repository.get
+    monkeypatch.setattr(here.store.repository, "get", lambda *a, **kw: repository_reads.append(a) or original(*a, **kw))
+
+    def recommend(registry: Registry, subject: str, if_match: int | None = None) -> dict[str, object]:
+        return registry.append("bodies", record, {"type": "recommendation_adopted", "valid": "2017-10-04",
+                                                  "subject": subject}, "editor", if_match=if_match)
+
+    first = recommend(here, "exchange of contact points")  # this process now holds the record at its version
+    repository_reads.clear()
+    second = recommend(here, "statistics on readmission applications", if_match=first["version"])
+    assert second["version"] == first["version"] + 1
+    if here.config.engine == "postgres":  # one read of kind and version, none of the record's events
+        assert repository_reads == []
+
+    # Another process appends: this one's copy is behind, so it reads the newer event before emitting.
+    third = recommend(there, "exchange of liaison officers")
+    fourth = recommend(here, "a joint working group", if_match=third["version"])
+    assert fourth["version"] == third["version"] + 1 == second["version"] + 2
+    assert repository_reads
+    assert [e["version"] for e in here.reader.events(0, 1000, record=record)["items"]][-4:] == \
+        [first["version"], second["version"], third["version"], fourth["version"]]
+    here.close()
+    there.close()
