@@ -2,7 +2,9 @@
 
 One header row (the items' keys, in the order they first appear), UTF-8, one row per
 item; lists are joined with `; `, objects and lists of objects are written as JSON,
-null as an empty cell.
+null as an empty cell. A cell that a spreadsheet would read as a formula (CSV injection:
+text starting with `=`, `+`, `-`, `@`, tab or carriage return) is made text by a leading
+`'`, as OWASP recommends; numbers are written as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from flask import Response, request
 from api.common import respond
 
 SEPARATOR = "; "
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def wants_csv(format: str | None) -> bool:
@@ -28,12 +31,24 @@ def wants_csv(format: str | None) -> bool:
 
 
 def cell(value: Any) -> str:
+    """The CSV cell of a value, never one a spreadsheet would take for a formula."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a number, even a negative one, is no formula
+    return inert(_text(value))
+
+
+def inert(text: str) -> str:
+    """`text`, with a leading `'` if a spreadsheet would read it as a formula (OWASP, CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return SEPARATOR.join(cell(item) if not isinstance(item, Mapping | list) else _json(item)
+        return SEPARATOR.join(_text(item) if not isinstance(item, Mapping | list) else _json(item)
                               for item in value)
     if isinstance(value, Mapping):
         return _json(value)
@@ -51,7 +66,7 @@ def csv_text(items: Iterable[Mapping[str, Any]]) -> str:
         columns.update(dict.fromkeys(row))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(list(columns))
+    writer.writerow([inert(name) for name in columns])
     for row in rows:
         writer.writerow([cell(row.get(name)) for name in columns])
     return out.getvalue()

@@ -253,6 +253,62 @@ def test_csv_cells_join_lists_and_keep_unicode(client: Client) -> None:
     assert client.get("/v1/agreements?format=xml", status=400)
 
 
+FORMULAS = {  # text a spreadsheet would run as a formula, as a hostile editor might record it
+    "title": '=HYPERLINK("http://evil.example","Agreement on readmission")',
+    "short_title": "+1+cmd|' /C calc'!A0",
+}
+THEMES = ["@SUM(1+1)", "=1+1", "visas"]
+NOTES = {"signed": "-2+3+cmd|' /C calc'!A0", "entered_into_force": "\t=1+1", "terminated": "\r=1+1"}
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_start_with_a_quote(client: Client) -> None:
+    # A hostile editor records an agreement whose title and short title are formulas, events
+    # whose notes are, and a dialogue whose themes are.
+    record = "ru-eu-visa-facilitation-agreement"
+    registered = client.post("/v1/agreements", {"id": record, "agreement_type": "agreement", **FORMULAS,
+                                                "parties": ["RU", "eu"], "note": "@cmd"})
+    assert registered["title"] == FORMULAS["title"]
+    client.post("/v1/dialogues", {"id": "ru-eu-visa-dialogue", "title": "Visa dialogue", "themes": THEMES})
+    client.post("/v1/dialogues/ru-eu-visa-dialogue/events", {"type": "launched", "valid": "2007-06-01"})
+    for type_name, valid in [("signed", "2006-05-25"), ("entered_into_force", "2007-06-01"),
+                             ("terminated", "2023-03-02")]:
+        client.post(f"/v1/agreements/{record}/events", {"type": type_name, "valid": valid, "note": NOTES[type_name]})
+
+    # Every CSV answer carries them as text: the same characters after a single quote.
+    answers = {
+        "agreements": client.get("/v1/agreements?as_of=2009-01-01&format=csv"),
+        "dialogues": client.get("/v1/dialogues?as_of=2009-01-01&format=csv"),
+        "timeline": client.get(f"/v1/timeline?from=2006-01-01&to=2024-01-01&record={record}&format=csv"),
+        "events": client.get(f"/v1/events?record={record}&format=csv"),
+        "changes": client.get("/v1/changes?from=2006-01-01&to=2009-01-01&format=csv"),
+        "search": client.get("/v1/search?q=readmission&format=csv", headers={"Accept": "text/csv"}),
+    }
+    rows = {name: read_csv(response) for name, response in answers.items()}
+    [agreement] = [row for row in rows["agreements"] if row["id"] == record]
+    assert agreement["title"] == "'" + FORMULAS["title"]
+    assert agreement["short_title"] == "'" + FORMULAS["short_title"]
+    assert agreement["parties"] == "RU; eu"
+    [dialogue] = [row for row in rows["dialogues"] if row["id"] == "ru-eu-visa-dialogue"]
+    assert dialogue["themes"] == "'@SUM(1+1); =1+1; visas"  # one cell: only its start could make a formula
+    notes = {row["type"]: row["note"] for row in rows["events"]}
+    assert notes == {"registered": "'@cmd", **{type_name: "'" + note for type_name, note in NOTES.items()}}
+    assert {row["type"]: row["note"] for row in rows["timeline"]} == {
+        type_name: "'" + note for type_name, note in NOTES.items()}
+    [found] = [row for row in rows["search"] if row["id"] == record]
+    assert found["title"] == "'" + FORMULAS["title"]
+    [changed] = [row for row in rows["changes"] if row["id"] == record]
+    assert changed["before"] == "" and changed["after"].startswith("{")  # a view, as JSON
+    for name, table in rows.items():
+        for row in table:
+            for column, value in row.items():
+                assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (name, column, value)
+
+    # Ordinary values are as in JSON: ids, positions, versions, days, instants, valid times.
+    for name, path in [("events", f"/v1/events?record={record}"),
+                       ("timeline", f"/v1/timeline?from=2006-01-01&to=2024-01-01&record={record}")]:
+        items = client.get(path)["items"]
+        for column in ("id", "position", "version", "record", "valid", "valid_lower", "valid_upper", "recorded_at"):
+            assert [row[column] for row in rows[name]] == [str(item[column] or "") for item in items], (name, column)
 # List rules
 
 def test_party_matches_a_country_code_in_any_case_or_an_organisation(client: Client) -> None:
