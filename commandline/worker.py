@@ -7,7 +7,8 @@ the worker's event loop reads requests into a buffer without blocking, and a
 thread takes the connection only once the headers and the whole body are in (or
 the body is too large, or malformed, which the app answers at once). A request
 that has not arrived whole within `request_timeout` seconds of its first byte
-(of the connection, for a new one) is dropped. The app is unchanged.
+(of the connection, for a new one) is dropped. The app is unchanged. What gunicorn's
+parser refuses before the app runs is answered as problem+json (commandline/server_problems.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from commandline.server_problems import answer_problems
+
 HEADER_LIMIT = 96 * 1024  # past this without the end of the headers, gunicorn's parser refuses it
 
 
@@ -30,6 +33,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         self.arriving: dict[TConn, tuple[bytearray, float]] = {}
+        answer_problems()
         super().init_process()
 
     def accept(self, listener: socket.socket) -> None:

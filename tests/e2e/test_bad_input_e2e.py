@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from dataclasses import dataclass
 from dataclasses import field as default
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -122,3 +125,66 @@ def test_an_idempotency_key_reused_with_another_body_is_refused(server: Server) 
     other = server.post(path, {"type": "suspended", "valid": "2022-03"}, token=editor, headers=key)
     assert_problem(other, 422, "Idempotency-Key")
     assert server.get("/v1/audit/head").json() == head
+
+
+# Refused by the HTTP server's parser before the app runs: the same problem shape, the same status.
+
+HOST = b"Host: registry.example\r\n"
+PARSER_REFUSALS = {
+    "request line over 4 KB": (b"GET /v1/events?cursor=" + b"x" * 5000 + b" HTTP/1.1\r\n" + HOST + b"\r\n", 414),
+    "10 KB Authorization header": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Authorization: Bearer " + b"a" * 10240
+                                   + b"\r\n\r\n", 431),
+    "too many headers": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"".join(b"X-Seen-%d: 1\r\n" % n for n in range(120))
+                         + b"\r\n", 431),
+    "no request line": (b"READMISSION\r\n\r\n", 400),
+    "malformed method": (b"G(T /v1/events HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    "unknown HTTP version": (b"GET /v1/events HTTP/9.1\r\n" + HOST + b"\r\n", 400),
+    "header name with a space": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Last Event: 3\r\n\r\n", 400),
+    "header without a colon": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Last-Event-ID\r\n\r\n", 400),
+    "obsolete line folding": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Accept: text/csv\r\n  , application/json"
+                              b"\r\n\r\n", 400),
+    "unknown transfer coding": (b"POST /v1/agreements HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n", 400),
+    "unmet expectation": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Expect: 200-ok\r\n\r\n", 417),
+}
+
+
+def raw_exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are and read the answer until the server closes: (status, headers, body)."""
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize("name", list(PARSER_REFUSALS))
+def test_a_request_the_http_parser_refuses_is_answered_as_a_problem(server: Server, name: str) -> None:
+    request, status = PARSER_REFUSALS[name]
+
+    # The bytes, sent as they are.
+    answered, headers, body = raw_exchange(server, request)
+
+    # A problem document with the parser's status, whole, and the connection closed.
+    assert answered == status, body
+    assert headers["content-type"] == "application/problem+json"
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert set(problem) == {"type", "title", "status", "detail"}
+    assert problem["type"] == "about:blank" and problem["status"] == status
+    assert problem["title"] and problem["detail"]
+
+
+def test_an_oversized_request_line_or_header_from_an_http_client_gets_a_problem(server: Server) -> None:
+    # A cursor of 5,000 characters makes the request line longer than the server takes.
+    too_long = requests.get(server.url + "/v1/events", params={"cursor": "c" * 5000}, timeout=30)
+    assert assert_problem(too_long, 414)["title"] == "URI Too Long"
+
+    # So does a 10 KB bearer token for one header.
+    too_large = requests.get(server.url + "/v1/events", headers={"Authorization": "Bearer " + "t" * 10240},
+                             timeout=30)
+    assert assert_problem(too_large, 431)["title"] == "Request Header Fields Too Large"
