@@ -116,7 +116,10 @@ def request_state(data: bytes, max_body: int) -> str:
     headers: dict[str, str] = {}
     for line in data[:end].split(b"\r\n")[1:]:
         name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip().lower()
+        name = name.strip().lower()
+        if name == "content-length" and name in headers:
+            return "ready"  # gunicorn's parser refuses a second Content-Length (400): no body to wait for
+        headers[name] = value.strip().lower()
     body = data[end + 4:]
     if "chunked" in headers.get("transfer-encoding", ""):
         return chunked_state(body, max_body)

@@ -144,6 +144,8 @@ PARSER_REFUSALS = {
     "obsolete line folding": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Accept: text/csv\r\n  , application/json"
                               b"\r\n\r\n", 400),
     "unknown transfer coding": (b"POST /v1/agreements HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n", 400),
+    "two Content-Length headers": (b"POST /v1/agreements HTTP/1.1\r\n" + HOST + b"Content-Type: application/json\r\n"
+                                   b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400),
     "unmet expectation": (b"GET /v1/events HTTP/1.1\r\n" + HOST + b"Expect: 200-ok\r\n\r\n", 417),
 }
 
