@@ -60,13 +60,15 @@ class Parser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     """Every error an operation documents is a problem+json answer, none flask-smorest's own; every
-    operation that may refuse a request for its token names the bearer scheme as its `security`."""
+    operation that may refuse a request for its token names the bearer scheme as its `security`;
+    the `parameters` given to `doc` (headers) join those `arguments` documents."""
 
     ARGUMENTS_PARSER = Parser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._prepare_doc_cbks += [self._errors_as_problems, self._bearer_where_refused_without]
+        self._prepare_doc_cbks += [self._errors_as_problems, self._bearer_where_refused_without,
+                                   self._documented_parameters_join_arguments]
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
         # One instance for every request: webargs would build a schema class afresh each time.
@@ -79,6 +81,15 @@ class Blueprint(flask_smorest.Blueprint):
         for status, response in list(responses.items()):
             if isinstance(response, str):  # a reference to flask-smorest's error response, e.g. for a bad query
                 responses[status] = problems(int(status))[int(status)]
+        return doc
+
+    @staticmethod
+    def _documented_parameters_join_arguments(doc: dict[str, Any], doc_info: Any, **kwargs: Any) -> dict[str, Any]:
+        """flask-smorest puts `doc(parameters=...)` in place of the query parameters `arguments`
+        documents; here they are added to them instead (the manual doc is merged after this)."""
+        added = doc_info.get("manual_doc", {}).pop("parameters", None)
+        if added:
+            doc["parameters"] = [*doc.get("parameters", []), *added]
         return doc
 
     @staticmethod

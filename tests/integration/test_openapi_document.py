@@ -8,10 +8,13 @@ the document, or this test fails.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from marshmallow import Schema
 
 from api import create_app
@@ -23,11 +26,16 @@ COMMON = {"sources", "note"}  # every event may carry them (EnvelopeInput)
 
 
 @pytest.fixture(scope="module")
-def document(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app({"DATABASE": str(Path(tmp_path_factory.mktemp("doc")) / "registry.sqlite"),
                       "FOLLOW_LOG": False})
-    yield app.test_client().get("/openapi.json").get_json()
+    yield app
     app.extensions["registry"].close()
+
+
+@pytest.fixture(scope="module")
+def document(app: Flask) -> Any:
+    return app.test_client().get("/openapi.json").get_json()
 
 
 def component(document: Any, reference: dict[str, str]) -> Any:
@@ -100,6 +108,35 @@ def test_a_subscription_answer_shows_what_a_subscriber_sees(document: Any) -> No
 def operations(document: Any) -> list[tuple[str, str, Any]]:
     return [(path, method, operation) for path, methods in document["paths"].items()
             for method, operation in methods.items() if method in ("get", "post", "delete")]
+
+
+def test_every_query_parameter_a_view_takes_is_documented(app: Flask, document: Any) -> None:
+    # Each operation's query schema (flask-smorest `arguments`), against the parameters it documents,
+    # headers given with `doc` included.
+    checked = set()
+    for rule in app.url_map.iter_rules():
+        arguments = getattr(app.view_functions[rule.endpoint], "_apidoc", {}).get("arguments", {})
+        schemas = [parameter["schema"] for parameter in arguments.get("parameters", []) if parameter["in"] == "query"]
+        if not schemas:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            taken = {field.data_key or name for schema in schemas for name, field in schema.fields.items()}
+            operation = document["paths"][path][method.lower()]
+            documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            assert documented == taken, (method, path, sorted(taken - documented))
+            checked.add(path)
+    assert {"/v1/stream", "/v1/events", "/v1/timeline", "/v1/agreements"} <= checked
+
+
+def test_the_event_stream_documents_its_filters_and_last_event_id(document: Any) -> None:
+    parameters = document["paths"]["/v1/stream"]["get"]["parameters"]
+    assert [(p["in"], p["name"]) for p in parameters] == [
+        ("query", "after"), ("query", "type"), ("query", "kind"), ("query", "record"), ("header", "Last-Event-ID")]
+    after = parameters[0]
+    assert after["schema"]["type"] == "integer" and after["schema"]["minimum"] == 0 and after["description"]
+    assert "signed" in parameters[1]["schema"]["enum"] and "agreement" in parameters[2]["schema"]["enum"]
+    assert parameters[3]["schema"]["pattern"] == "^[a-z0-9][a-z0-9-]{1,79}$"
 
 
 def test_every_error_is_documented_as_a_problem(document: Any) -> None:
