@@ -21,6 +21,7 @@ from api import create_app
 from events import CATALOGUE, CorrectionInput, EnvelopeInput, RetractionInput
 from registry.feeds.webhooks import PUBLIC_FIELDS, SubscriptionBody
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 COMMON = {"sources", "note"}  # every event may carry them (EnvelopeInput)
 
@@ -199,3 +200,14 @@ def test_every_success_names_its_media_type_and_json_its_schema(document: Any) -
     assert media["GET /v1/meetings.ics"] == "text/calendar"
     assert media["GET /metrics"] == "text/plain"
     assert media["POST /v1/agreements/{record_id}/events"] == "application/json"
+
+
+@pytest.mark.parametrize("entry", ["TimelineEntry", "HistoryEntry"])
+def test_the_readme_names_every_field_timeline_and_history_items_add_to_the_envelope(
+        document: Any, entry: str) -> None:
+    schemas = document["components"]["schemas"]
+    added = set(schemas[entry]["properties"]) - set(schemas["Envelope"]["properties"])
+    assert "effective" in added
+    readme = README.read_text()
+    assert not {name for name in added if f"`{name}`" not in readme}, "fields the README does not describe"
+    assert "`{valid, valid_lower, valid_upper, data}`" in readme  # what `effective` holds
