@@ -17,8 +17,8 @@ blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Prove th
 
 
 class VerifyQuery(Query):
-    from_ = fields.Integer(data_key="from", load_default=1, validate=validate.Range(min=1, max=MAX_POSITION),
-                           metadata={"description": "first position to check"})
+    from_ = fields.Integer(data_key="from", validate=validate.Range(min=1, max=MAX_POSITION),
+                           metadata={"description": "first position to check (default 1); needed with `hash`"})
     to = fields.Integer(validate=validate.Range(min=0, max=MAX_POSITION),
                         metadata={"description": "last position (default: head)"})
     hash = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"),
@@ -44,7 +44,7 @@ def head() -> Response:
 @blp.doc(summary="Recompute the hash chain, check positions, versions and the stored views",
          responses={200: answer("the finding: `ok`, or the first bad position and why", Verification),
                     **problems(400, *READ, 503)})
-def verify(from_: int, projections: bool, to: int | None = None, hash: str | None = None) -> Response:
+def verify(projections: bool, from_: int | None = None, to: int | None = None, hash: str | None = None) -> Response:
     check_reader()
     return respond(registry().auditor.verify(from_, to, hash, projections))
 

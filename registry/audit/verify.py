@@ -51,14 +51,19 @@ class Auditor:
         self.projection = projection
         self._replaying = threading.Lock()
 
-    def verify(self, start: int = 1, end: int | None = None, head_hash: str | None = None,
+    def verify(self, start: int | None = None, end: int | None = None, head_hash: str | None = None,
                projections: bool = True, progress: Callable[[int], object] | None = None) -> dict[str, Any]:
-        """`{ok, checked, head, first_bad, projections}`; raises BadQuery for a range outside the log.
+        """`{ok, checked, head, first_bad, projections}`; raises BadQuery for a range outside the log,
+        or a `head_hash` without the `start` it was kept at.
 
-        With `head_hash` (an auditor's kept receipt of position `start`), the whole
-        log from position 1 is checked, and the event at `start` must have that hash:
-        today's log holds exactly the receipted history and only adds to it.
+        `start` defaults to 1. With `head_hash` (an auditor's kept receipt of position
+        `start`), the whole log from position 1 is checked, and the event at `start` must
+        have that hash: today's log holds exactly the receipted history and only adds to it.
         """
+        if head_hash is not None and start is None:
+            raise BadQuery("a kept hash is the hash of one position: give that position as 'from'",
+                           {"from": ["needed with hash"]})
+        start = 1 if start is None else start
         head = self._head()
         last = head["position"] if end is None else end
         if start < 1:

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from registry.bootstrap import bootstrap
 from registry.errors import BadQuery
@@ -134,6 +135,21 @@ def test_from_beyond_the_head_is_a_bad_query(seeded: Registry) -> None:
         seeded.auditor.verify(start=5, end=23)
     with pytest.raises(BadQuery):
         seeded.auditor.verify(start=0)
+
+
+def test_a_kept_hash_without_its_position_is_a_bad_query(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    """As on the command line (`verify --hash` without `--from`): a receipt is a hash *and* its position."""
+    http, _ = client
+    registry: Registry = http.application.extensions["registry"]
+    kept = registry.reader.head()
+    with pytest.raises(BadQuery, match="from"):
+        registry.auditor.verify(head_hash=kept["hash"])
+    refused = http.get("/v1/audit/verify", query_string={"hash": kept["hash"]})
+    assert refused.status_code == 400 and refused.mimetype == "application/problem+json"
+    assert list(refused.get_json()["errors"]) == ["from"]
+    head = http.get("/v1/audit/head").get_json()
+    checked = http.get("/v1/audit/verify", query_string={"from": head["position"], "hash": head["hash"]})
+    assert checked.status_code == 200 and checked.get_json()["ok"] is True
 
 
 # Edited bytes
