@@ -19,8 +19,8 @@ blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Prove th
 class VerifyQuery(Query):
     from_ = fields.Integer(data_key="from", validate=validate.Range(min=1, max=MAX_POSITION),
                            metadata={"description": "first position to check (default 1); needed with `hash`"})
-    to = fields.Integer(validate=validate.Range(min=0, max=MAX_POSITION),
-                        metadata={"description": "last position (default: head)"})
+    to = fields.Integer(validate=validate.Range(min=1, max=MAX_POSITION),
+                        metadata={"description": "last position (default: head); not before `from`"})
     hash = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"),
                          metadata={"description": "the hash a kept head had at `from`: the log must extend it"})
     projections = fields.Boolean(load_default=True,

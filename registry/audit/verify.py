@@ -71,7 +71,9 @@ class Auditor:
         if start > max(head["position"], 1):
             raise BadQuery(f"'from' {start} is beyond the head at position {head['position']}",
                            {"from": ["beyond the head"]})
-        if last < start - 1 or last > head["position"]:
+        if last < start and end is not None:  # an empty log checks nothing from 1 to its head, 0
+            raise BadQuery(f"'to' {end} is before 'from' {start}", {"to": ["before from"]})
+        if last > head["position"]:
             raise BadQuery(f"'to' must lie between 'from' and the head ({head['position']})", {"to": ["out of range"]})
         checked = 0
         replayed = "skipped"

@@ -137,6 +137,25 @@ def test_from_beyond_the_head_is_a_bad_query(seeded: Registry) -> None:
         seeded.auditor.verify(start=0)
 
 
+def test_to_before_from_is_a_bad_query_with_or_without_a_kept_hash(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, _ = client
+    registry: Registry = http.application.extensions["registry"]
+    with pytest.raises(BadQuery, match="before"):
+        registry.auditor.verify(start=5, end=4)
+    with pytest.raises(BadQuery, match="before"):
+        registry.auditor.verify(start=1, end=0)
+    hash_5 = registry.reader.events(4, 1)["items"][0]["hash"]
+    for query in ({"from": 1, "to": 0}, {"from": 5, "to": 4}, {"from": 5, "to": 3},
+                  {"from": 5, "to": 4, "hash": hash_5}, {"to": 0}):
+        refused = http.get("/v1/audit/verify", query_string=query)
+        assert refused.status_code == 400 and refused.mimetype == "application/problem+json", query
+        assert list(refused.get_json()["errors"]) == ["to"], query
+    # One position is a range: from = to.
+    one = http.get("/v1/audit/verify", query_string={"from": 5, "to": 5, "hash": hash_5}).get_json()
+    assert (one["ok"], one["checked"]) == (True, 5)
+
+
 def test_a_kept_hash_without_its_position_is_a_bad_query(client: tuple[FlaskClient, dict[str, str]]) -> None:
     """As on the command line (`verify --hash` without `--from`): a receipt is a hash *and* its position."""
     http, _ = client
