@@ -166,14 +166,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.hash is not None and (args.start is None or not HASH.fullmatch(args.hash)):
         raise CommandError("--hash takes the 64-hex hash of the position given with --from (a kept receipt)")
-    start = args.start or 1
+    start = 1 if args.start is None else args.start
+    if start < 1:  # as over HTTP: positions start at 1 (0 is not "the default")
+        raise CommandError(f"--from takes a position, 1 or more, not {start}")
+    if args.to is not None and args.to < start:
+        raise CommandError(f"--to {args.to} is before --from {start}")
     registry = _registry(args)
     head = registry.reader.head()["position"]
-    total = (args.to or head) - (1 if args.hash else start) + 1  # with a receipt, the log is checked from 1
+    last = head if args.to is None else args.to
+    total = last - (1 if args.hash else start) + 1  # with a receipt, the log is checked from 1
     with tqdm(total=max(total, 0), desc="verify", unit="event", file=sys.stderr, disable=quiet(args)) as bar:
-        report = registry.auditor.verify(start, args.to, args.hash, not args.no_projections, bar.update)
+        report = registry.auditor.verify(args.start, args.to, args.hash, not args.no_projections, bar.update)
     if report["ok"]:
-        print(f"ok: {report['checked']} events verified up to position {args.to or report['head']['position']}"
+        print(f"ok: {report['checked']} events verified up to position {last}"
               f" (head hash {report['head']['hash']}); projections {report['projections']}")
         return 0
     bad = report["first_bad"]

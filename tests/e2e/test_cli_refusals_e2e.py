@@ -67,6 +67,22 @@ def test_a_malformed_receipt_or_one_without_from_is_a_usage_error(seeded: str) -
     assert cli("verify", "--from", at, "--hash", kept, "--quiet", database=seeded).returncode == 0
 
 
+def test_a_range_that_is_no_range_of_positions_is_a_usage_error_not_a_finding(seeded: str) -> None:
+    """As over HTTP (400): --from 0 is no position (it was taken for the default, 1), and --to
+    before --from is no range, with or without a kept hash."""
+    registry = bootstrap(Settings(database=seeded))
+    fifth = registry.reader.events(4, 1)["items"][0]["hash"]
+    registry.close()
+    for args, named in ((["--from", "0", "--hash", fifth], "--from"), (["--from", "0"], "--from"),
+                        (["--from", "-3"], "--from"), (["--from", "5", "--to", "4"], "--to"),
+                        (["--from", "5", "--to", "3", "--hash", fifth], "--to"), (["--to", "0"], "--to")):
+        done = cli("verify", *args, "--quiet", database=seeded)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1 and named in done.stderr, (args, done.stderr)
+    done = cli("verify", "--from", "5", "--to", "5", "--hash", fifth, "--quiet", database=seeded)
+    assert done.returncode == 0 and done.stdout.startswith("ok: 5 events verified up to position 5"), done.stdout
+
+
 def run_on_a_terminal(args: list[str]) -> str:
     """Run `registry ARGS` with standard error on a pseudo-terminal; return what it wrote there."""
     controller, terminal = pty.openpty()
