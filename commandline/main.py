@@ -191,6 +191,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from registry.audit.transfer import export_lines
 
+    if not 0 <= args.after <= MAX_POSITION:  # as over HTTP (400): a position, 0 for the whole log
+        raise CommandError(f"--after takes a position from 0 to {MAX_POSITION}, not {args.after}")
     registry = _registry(args, any_layout=True)
     head = registry.reader.head()["position"]
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -238,6 +240,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 HASH = re.compile(r"[0-9a-f]{64}")
+MAX_POSITION = 2**63 - 1  # the store's positions are 64-bit integers (the API's bound too)
 
 
 def quiet(args: argparse.Namespace) -> bool:

@@ -83,6 +83,18 @@ def test_a_range_that_is_no_range_of_positions_is_a_usage_error_not_a_finding(se
     assert done.returncode == 0 and done.stdout.startswith("ok: 5 events verified up to position 5"), done.stdout
 
 
+def test_export_after_a_position_that_is_none_is_a_usage_error(seeded: str, tmp_path: Path) -> None:
+    """As over HTTP (400 for a negative or overlong `after`): one line, exit 2, no file written."""
+    for after in ("-5", "-1", str(2**63)):
+        output = tmp_path / f"after{after}.ndjson"
+        done = cli("export", "--after", after, "-o", str(output), "--quiet", database=seeded)
+        assert done.returncode == 2, (after, done.stdout, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and "--after" in done.stderr, done.stderr
+        assert not output.exists()
+    done = cli("export", "--after", "20", database=seeded)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 2, done.stderr
+
+
 def run_on_a_terminal(args: list[str]) -> str:
     """Run `registry ARGS` with standard error on a pseudo-terminal; return what it wrote there."""
     controller, terminal = pty.openpty()
