@@ -29,12 +29,14 @@ def principal() -> Principal | None:
     return found
 
 
-def require_writer() -> Principal:
+def require_writer(needing: str = "writes need") -> Principal:
+    """The editor or admin asking; raises Unauthorized or Forbidden, whose text starts its
+    reason with `needing` (a read that needs an editor says so: "reading subscriptions needs")."""
     who = principal()
     if who is None:
-        raise Unauthorized("writes need 'Authorization: Bearer <token>' with role editor or admin")
+        raise Unauthorized(f"{needing} 'Authorization: Bearer <token>' with role editor or admin")
     if not who.can_write():
-        raise Forbidden(f"the token {who.name!r} has role {who.role!r}; writes need editor or admin")
+        raise Forbidden(f"the token {who.name!r} has role {who.role!r}; {needing} editor or admin")
     return who
 
 

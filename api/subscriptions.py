@@ -23,6 +23,7 @@ from registry.feeds.webhooks import SubscriptionBody
 blp = Blueprint("subscriptions", __name__, url_prefix="/v1",
                 description="Webhooks: matching events POSTed as signed CloudEvents")
 WRITER = (401, 403)  # every subscription call needs an editor or admin token
+READING = "reading subscriptions needs"  # reads too, so their refusals say so (not "writes need")
 
 
 @blp.route("/subscriptions", methods=["POST"], endpoint="subscribe")
@@ -42,14 +43,14 @@ def subscribe() -> Response:
 @blp.doc(summary="Your subscriptions (every one, for an admin), with their delivery status",
          responses={200: answer("the subscriptions", Subscriptions), **problems(*WRITER)})
 def subscriptions() -> Response:
-    return respond({"items": registry().webhooks.list(require_writer())})
+    return respond({"items": registry().webhooks.list(require_writer(READING))})
 
 
 @blp.route("/subscriptions/<subscription_id>", methods=["GET"], endpoint="subscription")
 @blp.doc(summary="A subscription: status, position, failures, last error",
          responses={200: answer("the subscription", Subscription), **problems(*WRITER, 404)})
 def subscription(subscription_id: str) -> Response:
-    return respond(registry().webhooks.get(subscription_id, require_writer()))
+    return respond(registry().webhooks.get(subscription_id, require_writer(READING)))
 
 
 @blp.route("/subscriptions/<subscription_id>", methods=["DELETE"], endpoint="unsubscribe")

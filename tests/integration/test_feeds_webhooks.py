@@ -212,6 +212,16 @@ def test_the_subscriptions_api_needs_an_editor_and_hides_the_secret_after_creati
     shown = client.get(made.headers["Location"], headers={"Authorization": f"Bearer {editor}"}).get_json()
     assert "secret" not in shown and shown["status"] == "active" and shown["failures"] == 0
     assert client.get(made.headers["Location"]).status_code == 401
+    # A read refused says it is a read that needs the role (not "writes need …")
+    for path in ("/v1/subscriptions", made.headers["Location"]):
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        assert anonymous.get_json()["detail"].startswith("reading subscriptions needs 'Authorization: Bearer"), path
+        as_reader = client.get(path, headers={"Authorization": f"Bearer {reader}"})
+        assert as_reader.status_code == 403
+        assert as_reader.get_json()["detail"].endswith("reading subscriptions needs editor or admin"), path
+    assert client.post("/v1/subscriptions", json=body).get_json()["detail"].startswith("writes need")
+    assert client.delete(made.headers["Location"]).get_json()["detail"].startswith("writes need")
     assert client.delete(made.headers["Location"], headers={"Authorization": f"Bearer {editor}"}).status_code == 204
     listed = client.get("/v1/subscriptions", headers={"Authorization": f"Bearer {editor}"}).get_json()["items"]
     assert [(s["id"], s["status"]) for s in listed] == [(created["id"], "ended")]
