@@ -13,10 +13,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as NotFoundPath
 
 from api.auth import check_reader
 from api.common import registry
-from api.errors import STATUS
+from api.errors import STATUS, from_http_exception
 from registry.errors import RegistryError
 
 blp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
@@ -33,10 +34,30 @@ HINTS = {
 
 
 def install(app: Flask) -> None:
-    """Serve the pages (and /docs from vendored RapiDoc) in this app."""
+    """Serve the pages (and /docs from vendored RapiDoc) in this app; an unknown path asked
+    for by a browser is a 404 page in the site's layout."""
     from api.pages import answers, views  # noqa: F401  (routes)
 
     app.register_blueprint(blp)
+    app.register_error_handler(NotFoundPath, _unknown_path)
+
+
+def wants_a_page() -> bool:
+    """A person's browser asking, not an API client: a path outside /v1, and HTML preferred to JSON
+    (a browser sends `text/html,…,*/*;q=0.8`; curl sends `*/*`, which gets JSON)."""
+    if request.path == "/v1" or request.path.startswith("/v1/"):
+        return False
+    accept = request.accept_mimetypes
+    return accept.quality("text/html") > max(accept.quality("application/json"),
+                                             accept.quality("application/problem+json"))
+
+
+def _unknown_path(error: NotFoundPath) -> Response:
+    if request.blueprint == blp.name:  # a page's own 404 (a missing asset): as before, the blueprint's
+        return _http_error(error)
+    if not wants_a_page():
+        return from_http_exception(error)
+    return error_page(404, error.name, f"there is no page at {request.path}")
 
 
 @blp.before_request
@@ -70,8 +91,9 @@ def error_page(status: int, title: str, detail: str, errors: dict[str, Any] | No
     from api.pages.params import PageQuery
 
     query = getattr(g, "page_query", None) or PageQuery()
+    site = _site() if request.blueprint != blp.name else {}  # outside the blueprint (an unknown path)
     body = render_template("pages/error.html", status=status, title=title, detail=detail,
-                           errors=errors or {}, hints=hints, args=request.args, query=query)
+                           errors=errors or {}, hints=hints, args=request.args, query=query, **site)
     response = Response(body, status=status, mimetype="text/html")
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -158,6 +158,12 @@ def test_bad_parameters_get_a_helpful_page(browse: Visit) -> None:
     response = browse.page.goto(browse.origin + "/agreements/no-such-agreement")
     assert response is not None and response.status == 404
     assert "no-such-agreement" in browse.page.inner_text("main")
+    # A mistyped address is a page too, in the site's layout (the API's own paths stay JSON).
+    response = browse.page.goto(browse.origin + "/agreemnts")
+    assert response is not None and response.status == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "/agreemnts" in browse.page.inner_text("main")
+    assert browse.page.locator("header.site nav a", has_text="Timeline").count() == 1
 
 
 def test_docs_and_audit_work_offline(browse: Visit, server: Server) -> None:

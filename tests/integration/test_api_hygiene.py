@@ -108,3 +108,28 @@ def test_a_query_string_answers_the_same_each_time_it_is_asked(client: tuple[Fla
     assert again == signed_then
     assert len(http.get("/v1/agreements", query_string={"limit": "1"}).get_json()["items"]) == 1
     assert len(http.get("/v1/agreements", query_string={"limit": "2"}).get_json()["items"]) == 2
+
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # what Chromium and Firefox send
+
+
+def test_an_unknown_path_is_a_page_for_a_browser_and_a_problem_for_an_api_client(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, _ = client
+    # A person's browser: a 404 page in the site's layout, the way back included.
+    page = http.get("/agreemnts", headers={"Accept": BROWSER})
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert 'class="site"' in text and 'href="/timeline"' in text and 'href="/agreements"' in text
+    assert "Not Found" in text and "/agreemnts" in text
+    assert http.get("/agreements/x/y", headers={"Accept": "text/html"}).mimetype == "text/html"
+    # API clients keep problem+json: the API's paths, JSON preferred, or no preference (curl's */*).
+    for path, accept in (("/v1/agreemnts", BROWSER), ("/v1", "text/html"), ("/agreemnts", "application/json"),
+                         ("/agreemnts", "*/*"), ("/agreemnts", None),
+                         ("/agreemnts", "text/html;q=0.5, application/problem+json")):
+        answer = http.get(path, headers={"Accept": accept} if accept else {})
+        assert answer.status_code == 404 and answer.mimetype == "application/problem+json", (path, accept)
+        assert answer.get_json()["status"] == 404
+    # A page's own answers are as before: a missing record is a page, a missing asset too.
+    assert http.get("/agreements/no-such-agreement", headers={"Accept": BROWSER}).mimetype == "text/html"
+    assert http.get("/assets/no-such.css").status_code == 404
