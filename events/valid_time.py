@@ -120,13 +120,36 @@ DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
-def _plain_bounds(text: str) -> tuple[dt.date, dt.date] | None:
-    """Bounds of a level-0 date (YYYY, YYYY-MM, YYYY-MM-DD) without the full grammar, or None."""
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")
+
+
+def calendar_day(year: int, month: int, day: int, text: str) -> dt.date:
+    """The day; raises InvalidValidTime saying why it is not in the calendar (a 29 February
+    outside a leap year, a 31 April, a year outside 1..9999)."""
+    written = f"{year:04d}-{month:02d}-{day:02d}"
+    subject = repr(text) if text == written else f"{text!r}: {written}"
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise InvalidValidTime(f"{text!r}: year {year} is outside the registry's calendar (years 1 to 9999)")
+    if not 1 <= month <= 12:
+        raise InvalidValidTime(f"{subject} is not a date in the calendar: there is no month {month}")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        raise InvalidValidTime(f"{subject} is not a date in the calendar: {MONTHS[month - 1]} {year} has {days} days")
+    return dt.date(year, month, day)
+
+
+def _plain_bounds(text: str, whole: str) -> tuple[dt.date, dt.date] | None:
+    """Bounds of a level-0 date (YYYY, YYYY-MM, YYYY-MM-DD) without the full grammar, or None.
+    Raises InvalidValidTime for a day the calendar lacks (`whole` is the value it is part of)."""
     if DAY.fullmatch(text):  # the usual case: one day
         try:
             only = dt.date.fromisoformat(text)
         except ValueError:
-            return None
+            y, m, d = (int(part) for part in text.split("-"))
+            if 1 <= m <= 12 and 1 <= d <= 31 and y >= dt.MINYEAR:  # a 29 February, a 31 April
+                calendar_day(y, m, d, whole)
+            return None  # the full grammar gives the error
         return only, only
     found = PLAIN.fullmatch(text)
     if not found:
@@ -148,10 +171,10 @@ def _parse(text: str) -> ValidTime:
     # Plain level-0 dates and intervals of them are most of the registry's values; the edtf
     # grammar (pyparsing) takes milliseconds, so they take a direct path with the same result.
     start, _, end = text.partition("/")
-    start_bounds = _plain_bounds(start) if start.strip() == start else None
+    start_bounds = _plain_bounds(start, text) if start.strip() == start else None
     if start_bounds and not end and "/" not in text:
         return ValidTime.of(text, start_bounds[0], start_bounds[1], start_bounds[1], False)
-    end_bounds = _plain_bounds(end) if end else None
+    end_bounds = _plain_bounds(end, text) if end else None
     if start_bounds and end_bounds and end_bounds[1] >= start_bounds[0]:
         return ValidTime.of(text, start_bounds[0], end_bounds[1], min(start_bounds[1], end_bounds[1]), True)
     return ValidTime._parse_edtf(text)
@@ -161,10 +184,12 @@ def _point_bounds(value: EDTFObject, text: str) -> tuple[dt.date, dt.date]:
     if isinstance(value, PartialUncertainOrApproximate) or not isinstance(value, ACCEPTED_POINTS):
         raise InvalidValidTime(f"{text!r}: only EDTF levels 0 and 1 and sub-year groups are accepted")
     try:
-        earliest = value.lower_strict()
-        lower = dt.date.min if earliest == float("-inf") else dt.date(*earliest[:3])
-        upper = dt.date(*value.upper_strict()[:3])
-    except (TypeError, ValueError) as error:
+        earliest, latest = value.lower_strict(), value.upper_strict()
+        lower = dt.date.min if earliest == float("-inf") else calendar_day(*earliest[:3], text)
+        upper = calendar_day(*latest[:3], text)
+    except InvalidValidTime:
+        raise
+    except (TypeError, ValueError) as error:  # an infinite end (a float, not a date)
         raise InvalidValidTime(f"{text!r} has no finite day bounds") from error
     return lower, upper
 

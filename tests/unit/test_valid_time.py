@@ -122,7 +122,7 @@ def test_a_by_then_set_is_uncertain_until_its_last_day() -> None:
     [
         ("in 2006", "not valid EDTF"),
         ("2006-13", "not valid EDTF"),
-        ("2006-02-30", "not valid EDTF"),
+        ("2006-02-30", "not a date in the calendar: February 2006 has 28 days"),
         ("2018-04-05/2018-04-04", "ends before it starts"),
         ("2007/2006", "ends before it starts"),
         ("../2020", "start must be known"),
@@ -132,6 +132,23 @@ def test_a_by_then_set_is_uncertain_until_its_last_day() -> None:
 )
 def test_rejected_values_say_why(text: str, message: str) -> None:
     with pytest.raises(InvalidValidTime, match=message):
+        ValidTime.parse(text)
+
+
+@pytest.mark.parametrize("text", [
+    "2006-02-29", "2006-02-29?", "2006-02-29~", "2006-02-29%", "2006-02-29T10:00:00Z", "2006-02-29/2006-03-01",
+    "2006-01-01/2006-02-29", "2006-02-29/..", "[2006-02-29,2006-03-01]", "[..2006-02-29]",
+])
+def test_a_29_february_outside_a_leap_year_is_not_a_date_in_the_calendar(text: str) -> None:
+    """Not "has no finite day bounds": the day does not exist, and the message says so."""
+    with pytest.raises(InvalidValidTime, match="2006-02-29'? is not a date in the calendar: February 2006 has 28 days"):
+        ValidTime.parse(text)
+    assert ValidTime.parse(text.replace("2006", "2008")).lower <= dt.date(2008, 2, 29)  # a leap year has it
+
+
+@pytest.mark.parametrize("text", ["2006-04-31", "2006-06-31/2006-07-02"])
+def test_a_day_past_its_months_end_is_not_a_date_in_the_calendar(text: str) -> None:
+    with pytest.raises(InvalidValidTime, match="not a date in the calendar: (April|June) 2006 has 30 days"):
         ValidTime.parse(text)
 
 
@@ -237,9 +254,9 @@ def test_plain_dates_have_the_bounds_the_edtf_grammar_gives(text: str) -> None:
     assert ValidTime.parse(text) == ValidTime._parse_edtf(text)
 
 
-@pytest.mark.parametrize("text", ["0000", "0000-05"])
+@pytest.mark.parametrize("text", ["0000", "0000-05", "0000-02-29"])
 def test_year_zero_is_an_invalid_valid_time(text: str) -> None:
-    with pytest.raises(InvalidValidTime):
+    with pytest.raises(InvalidValidTime, match="year 0 is outside the registry's calendar"):
         ValidTime.parse(text)
 
 
