@@ -120,6 +120,9 @@ SLUG = validate.Regexp(RECORD_ID_PATTERN, error="not a record id")
 
 
 class ChangesQuery(PointQuery):
+    as_of = Day(metadata={"description": "the day two instants are compared as of (default today); not with from/to"})
+    known_at = Instant(metadata={"description": "the instant two days are compared as known at (default now);"
+                                                " not with known_from/known_to"})
     from_ = Day(data_key="from", metadata={"description": "first day (with to)"})
     to = Day(metadata={"description": "second day (with from)"})
     known_from = Instant(metadata={"description": "first instant (with known_to)"})

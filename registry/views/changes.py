@@ -61,11 +61,18 @@ def changes(reader: Reader, between: Between, *, as_of: dt.date | None = None, k
             cursor_id: str | None = None) -> dict[str, Any]:
     """Records whose view differs between the two points, in id order, a page at a time.
 
-    Raises BadQuery for an incomplete or reversed pair, both pairs, an unknown kind or a bad party.
+    Raises BadQuery for an incomplete or reversed pair, both pairs, an unknown kind or a bad party,
+    and for the point a pair replaces: `as_of` with two days, `known_at` with two instants.
     """
     from registry.views.reader import in_party, party_set
 
     axis = between.check()
+    if axis == "valid" and as_of is not None:
+        raise BadQuery("as_of does not go with from and to: they are the two days compared"
+                       " (known_at says as known when)", {"as_of": ["not with from/to"]})
+    if axis == "system" and known_at is not None:
+        raise BadQuery("known_at does not go with known_from and known_to: they are the two instants compared"
+                       " (as_of says as of which day)", {"known_at": ["not with known_from/known_to"]})
     if kind is not None and kind not in CATALOGUE.kinds:
         raise BadQuery(f"no kind {kind!r}", {"kind": [f"one of {', '.join(sorted(CATALOGUE.kinds))}"]})
     parties = party_set(party)

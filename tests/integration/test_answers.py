@@ -4,7 +4,9 @@ instants, search, CSV, the evidence behind a view, and the list filters."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,6 +166,22 @@ def test_what_the_registry_learnt_between_two_instants(client: Client) -> None:
 ])
 def test_changes_need_exactly_one_whole_pair_in_order(client: Client, query: str) -> None:
     client.get(f"/v1/changes{query}", status=400)
+
+
+@pytest.mark.parametrize(("query", "conflict"), [
+    ("?known_from=2020-01-01T00:00:00Z&known_to=2021-01-01T00:00:00Z&known_at=2020-06-01T00:00:00Z", "known_at"),
+    ("?from=2006-01-01&to=2011-01-01&as_of=2008-01-01", "as_of"),
+])
+def test_changes_refuse_the_point_their_pair_replaces(client: Client, query: str, conflict: str) -> None:
+    """Two instants are the system times compared: a known_at beside them was silently ignored (and
+    as_of beside two days). The page, whose links keep both, compares the pair and links the API without it."""
+    problem = client.get(f"/v1/changes{query}", status=400)
+    assert list(problem["errors"]) == [conflict] and conflict in problem["detail"]
+    page = client.get(f"/changes{query}")
+    assert page.status_code == 200, page.get_data(as_text=True)[:300]
+    link = re.search(r'href="(/v1/changes\?[^"]+)">JSON', page.get_data(as_text=True))
+    assert link is not None and f"{conflict}=" not in link.group(1)
+    client.get(html.unescape(link.group(1)))  # the page's JSON link answers 200
 
 
 # Search
