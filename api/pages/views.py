@@ -109,17 +109,17 @@ def record(collection: str, record_id: str) -> str:
 
 @blp.route("/timeline")
 def timeline_page() -> str:
-    query = _query("from", "to", "kind", "type", "record", "party", "page")
+    query = _query("from", "to", "kind", "type", "record", "party", "page", "limit")
     start, end = query.get("from"), query.get("to")
     if start and end and end < start:
         raise BadQuery("'to' is before 'from'", {"to": ["before from"]})
     rows = timeline.rows(registry().reader, query)
-    number = query.get("page", 1)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    number, size = query.get("page", 1), query.get("limit", PAGE_SIZE)  # rows a page, as on the list pages
+    pages = max(1, -(-len(rows) // size))
     if number > pages:
         raise BadQuery(f"there are {pages} pages", {"page": [f"at most {pages}"]})
     day = query.as_of or dt.datetime.now(dt.UTC).date()
-    shown = timeline.shape(rows[(number - 1) * PAGE_SIZE: number * PAGE_SIZE], day)
+    shown = timeline.shape(rows[(number - 1) * size: number * size], day)
     return _render("timeline.html", query, rows=shown, total=len(rows), number=number, pages=pages,
                    data=timeline.chart(shown, day), day=day,
                    filters={k: v for k, v in query.raw.items() if k not in ("as_of", "known_at", "page")},

@@ -3,6 +3,7 @@ instants, and a batch that retracts one event twice."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -53,6 +54,31 @@ def test_the_timeline_page_draws_events_at_the_ends_of_the_calendar(
                   "?as_of=0001-01-01"):
         page = http.get(f"/timeline{query}")
         assert page.status_code == 200, (query, page.get_data(as_text=True)[:200])
+
+
+def test_the_timeline_page_takes_a_limit_as_the_list_pages_do(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    """`limit` (1 to 1,000) is the rows a page shows; the pager's links keep it."""
+    http, _ = client
+    total = len(http.get("/v1/timeline?limit=1000").get_json()["items"])
+    assert total > 5
+    pages = -(-total // 5)
+    first = http.get("/timeline?limit=5&kind=agreement")
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    whole = http.get("/timeline?limit=5")
+    text = whole.get_data(as_text=True)
+    assert whole.status_code == 200 and f"page 1 of {pages}" in text
+    assert text.count('<tr class="state-') == 5
+    following = re.search(r'<a rel="next" href="([^"]+)"', text)
+    assert following is not None and "limit=5" in following.group(1) and "page=2" in following.group(1)
+    last = http.get(f"/timeline?limit=5&page={pages}").get_data(as_text=True)
+    assert last.count('<tr class="state-') == total - 5 * (pages - 1)
+    assert http.get(f"/timeline?limit=5&page={pages + 1}").status_code == 400
+    for bad in ("0", "1001", "x", "-5"):
+        refused = http.get(f"/timeline?limit={bad}")
+        assert refused.status_code == 400 and "limit" in refused.get_data(as_text=True), bad
+    # As on the list pages: /agreements takes the same bounds.
+    assert http.get("/agreements?limit=1000").status_code == 200
+    assert http.get("/agreements?limit=1001").status_code == 400
 
 
 def test_a_batch_cannot_retract_or_correct_an_event_it_already_retracted(
