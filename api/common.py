@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -141,13 +142,28 @@ def json_body() -> Any:
     """The request's JSON body. Raises UnsupportedBody (415) or BadQuery (400)."""
     if not request.is_json:
         raise UnsupportedBody("send the body as application/json", {"Content-Type": ["not JSON"]})
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise UnsupportedBody(f"a body in Content-Encoding {coding!r} is not read: send it uncompressed",
+                              {"Content-Encoding": ["not supported"]})
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
     except ValueError as error:
         raise BadQuery(f"the body is not valid JSON: {error}", {"body": ["not JSON"]}) from error
     except RecursionError as error:
         raise BadQuery("the body is nested too deeply", {"body": ["too deep"]}) from error
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return number
 
 
 class UnsupportedBody(BadQuery):

@@ -61,6 +61,35 @@ def test_json_nested_beyond_reason_is_a_400(client: tuple[FlaskClient, dict[str,
     assert head(http) == before
 
 
+@pytest.mark.parametrize(("name", "body"), [
+    ("NaN", '{"type": "terminated", "valid": "2030", "note": NaN}'),
+    ("-Infinity", '{"type": "terminated", "valid": "2030", "note": -Infinity}'),
+    ("a number past a double's range", '{"type": "terminated", "valid": "2030", "note": 1e999}'),
+])
+def test_json_numbers_json_does_not_have_are_a_400(client: tuple[FlaskClient, dict[str, str]], name: str,
+                                                   body: str) -> None:
+    http, auth = client
+    before = head(http)
+    response = http.post(f"/v1/agreements/{AGREEMENT}/events", data=body,
+                         headers={**auth, "Content-Type": "application/json"})
+    refused(http, response, 400, "body")
+    assert "not valid JSON" in response.get_json()["detail"]
+    assert head(http) == before
+
+
+def test_a_compressed_body_is_a_415_and_writes_nothing(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, auth = client
+    before = head(http)
+    body = json.dumps({"type": "terminated", "valid": "2030"})
+    response = http.post(f"/v1/agreements/{AGREEMENT}/events", data=body,
+                         headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    refused(http, response, 415, "Content-Encoding")
+    assert head(http) == before
+    accepted = http.post(f"/v1/agreements/{AGREEMENT}/events", data=body,
+                         headers={**auth, "Content-Type": "application/json", "Content-Encoding": "identity"})
+    assert accepted.status_code == 201, accepted.get_data(as_text=True)
+
+
 READS = [
     ("/v1/agreements?known_at=0001-01-01T00:00:00%2B01:00", 400, "known_at"),
     ("/v1/agreements?known_at=9999-12-31T23:59:59-01:00", 400, "known_at"),
