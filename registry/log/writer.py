@@ -92,6 +92,7 @@ ApplyViews = Callable[[Cursor, list[dict[str, Any]]], bool]
 @dataclass
 class _Waiting:
     commit: Commit
+    stored: list[Any] | None = None  # the commit's events as the library stores them, made before queueing
     done: bool = False
     committed: Committed | None = None
     error: BaseException | None = None
@@ -142,7 +143,7 @@ class LogWriter:
         """Store the commit's events, durably. Raises the library's IntegrityError when a record
         moved on meanwhile or the idempotency key was taken (nothing of this commit is stored),
         and OperationalError when the store is unavailable."""
-        waiting = _Waiting(commit)
+        waiting = _Waiting(commit, self._stored_events(commit))  # encoded here, not while holding the store's lock
         with self._turn:
             self._queue.append(waiting)
             holds_turn = not self._writing
@@ -197,7 +198,8 @@ class LogWriter:
                 self.store.lock_log(cursor)
                 group = self._take_group()
                 head = reader.head(cursor)
-                stored = [self._stored_events(waiting.commit) for waiting in group]
+                stored = [waiting.stored if waiting.stored is not None else self._stored_events(waiting.commit)
+                          for waiting in group]
                 together = self._write_together(cursor, group, stored, head) if len(group) > 1 else None
                 if together is not None:
                     outcomes = list(together)
