@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from registry.clock import utc_now
 from registry.log import reader
 from registry.log.database import Cursor
@@ -87,6 +89,14 @@ def append_imported(cursor: Cursor, envelopes: Sequence[dict[str, Any]]) -> list
     return list(envelopes)
 
 
+def envelope_text(envelope: Mapping[str, Any]) -> str:
+    """The envelope as the log stores it: compact JSON (readers parse it; the hash is over `canonical`)."""
+    try:
+        return orjson.dumps(envelope).decode()
+    except orjson.JSONEncodeError:  # an integer past 64 bits, which orjson does not write
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
 def _insert(cursor: Cursor, envelopes: Sequence[Mapping[str, Any]]) -> None:
     cursor.insert_rows(
         "event_log", ("position", "event_id", "record", "kind", "type", "version", "target", "recorded_at", "hash",
@@ -95,7 +105,7 @@ def _insert(cursor: Cursor, envelopes: Sequence[Mapping[str, Any]]) -> None:
             (
                 e["position"], e["id"], e["record"], e["kind"], e["type"], e["version"],
                 e["data"].get("target") if e["type"] in ("corrected", "retracted") else None,
-                e["recorded_at"], e["hash"], json.dumps(e, ensure_ascii=False),
+                e["recorded_at"], e["hash"], envelope_text(e),
             )
             for e in envelopes
         ],

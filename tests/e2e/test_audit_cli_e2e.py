@@ -63,7 +63,7 @@ def move_signature_to_2005(url: str) -> None:
         with registry.database.write() as cursor:
             text = cursor.execute("SELECT envelope FROM {event_log} WHERE position = ?", (SIGNED,)).scalar()
             cursor.execute("UPDATE {event_log} SET envelope = ? WHERE position = ?",
-                           (text.replace('"valid": "2006"', '"valid": "2005"'), SIGNED))
+                           (re.sub(r'"valid": ?"2006"', '"valid":"2005"', text), SIGNED))
     finally:
         registry.close()
 
