@@ -148,7 +148,9 @@ def json_body() -> Any:
                               {"Content-Encoding": ["not supported"]})
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
+        return json.loads(raw, parse_constant=_not_a_number, parse_float=_finite, object_pairs_hook=_unique_keys)
+    except RepeatedKey as error:
+        raise BadQuery(f"the body is ambiguous: {error}", {"body": ["repeated key"]}) from error
     except ValueError as error:
         raise BadQuery(f"the body is not valid JSON: {error}", {"body": ["not JSON"]}) from error
     except RecursionError as error:
@@ -157,6 +159,19 @@ def json_body() -> Any:
 
 def _not_a_number(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+class RepeatedKey(ValueError):
+    """An object of the body names a key twice: which value is meant is not said."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise RepeatedKey(f"an object names the key {repeated[:100]!r} twice")
+    return found
 
 
 def _finite(text: str) -> float:

@@ -77,6 +77,27 @@ def test_json_numbers_json_does_not_have_are_a_400(client: tuple[FlaskClient, di
     assert head(http) == before
 
 
+def test_a_key_named_twice_in_one_object_is_a_400(client: tuple[FlaskClient, dict[str, str]]) -> None:
+    # Which "valid" is meant? JSON parsers differ (first or last wins): the registry asks instead.
+    http, auth = client
+    before = head(http)
+    body = '{"type": "terminated", "valid": "2030", "note": "n", "valid": "2031"}'
+    response = http.post(f"/v1/agreements/{AGREEMENT}/events", data=body,
+                         headers={**auth, "Content-Type": "application/json"})
+    refused(http, response, 400, "body")
+    assert "'valid' twice" in response.get_json()["detail"]
+    write = '{"op": "append", "collection": "agreements", "id": "' + AGREEMENT + '", "body": '
+    nested = '{"writes": [' + write + '{"type": "terminated", "valid": "2030", "data": {"a": 1, "a": 2}}}]}'
+    response = http.post("/v1/batch", data=nested, headers={**auth, "Content-Type": "application/json"})
+    refused(http, response, 400, "body")
+    assert "'a' twice" in response.get_json()["detail"]
+    assert head(http) == before
+    same_keys_apart = '{"type": "terminated", "valid": "2030", "sources": [{"title": "a"}, {"title": "b"}]}'
+    accepted = http.post(f"/v1/agreements/{AGREEMENT}/events", data=same_keys_apart,
+                         headers={**auth, "Content-Type": "application/json"})
+    assert accepted.status_code == 201, accepted.get_data(as_text=True)
+
+
 def test_a_compressed_body_is_a_415_and_writes_nothing(client: tuple[FlaskClient, dict[str, str]]) -> None:
     http, auth = client
     before = head(http)
