@@ -92,7 +92,7 @@ ApplyViews = Callable[[Cursor, list[dict[str, Any]]], bool]
 @dataclass
 class _Waiting:
     commit: Commit
-    stored: list[Any] | None = None  # the commit's events as the library stores them, made before queueing
+    stored: list[Any]  # the commit's events as the library stores them, made before queueing
     done: bool = False
     committed: Committed | None = None
     error: BaseException | None = None
@@ -198,8 +198,7 @@ class LogWriter:
                 self.store.lock_log(cursor)
                 group = self._take_group()
                 head = reader.head(cursor)
-                stored = [waiting.stored if waiting.stored is not None else self._stored_events(waiting.commit)
-                          for waiting in group]
+                stored = [waiting.stored for waiting in group]
                 together = self._write_together(cursor, group, stored, head) if len(group) > 1 else None
                 if together is not None:
                     outcomes = list(together)
