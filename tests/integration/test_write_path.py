@@ -121,13 +121,18 @@ def prepared(registry: Registry, record_id: str, valid: str) -> Commit:
     return Commit([record], [_entry(event, "organisation", record_id)])
 
 
+def waiting_on(registry: Registry, commit: Commit) -> _Waiting:
+    """The commit as `LogWriter.commit` queues it: with its events encoded."""
+    return _Waiting(commit, registry.writer._stored_events(commit))
+
+
 def test_in_a_group_a_conflicting_commit_fails_alone(registry: Registry) -> None:
     seed(registry)
     before = counts(registry)
     # Three commits share one transaction; the second was made against the same version as the first.
     first, stale, other = (prepared(registry, "frontex", "2030-01-01"), prepared(registry, "frontex", "2031-01-01"),
                            prepared(registry, "fsb-border-guard-service", "2030-01-01"))
-    group = [_Waiting(first), _Waiting(stale), _Waiting(other)]
+    group = [waiting_on(registry, first), waiting_on(registry, stale), waiting_on(registry, other)]
     registry.writer._queue.extend(group)
     registry.writer._write_group()
 
@@ -154,7 +159,7 @@ def test_a_group_is_stored_together_with_its_keys_and_written_one_by_one_when_a_
         return Commit(commit.records, commit.entries, IdempotencyRecord(key, EDITOR, key * 8, '{"event_id": "x"}'))
 
     # No conflict: the three commits go in together, each with its key.
-    group = [_Waiting(keyed(record, "2030-01-01", key)) for record, key in
+    group = [waiting_on(registry, keyed(record, "2030-01-01", key)) for record, key in
              (("frontex", "a"), ("fsb-border-guard-service", "b"), ("eu", "c"))]
     registry.writer._queue.extend(group)
     registry.writer._write_group()
@@ -164,7 +169,7 @@ def test_a_group_is_stored_together_with_its_keys_and_written_one_by_one_when_a_
     assert one_by_one == []  # in a statement per table
 
     # The second commit's key is taken: it alone is refused; the others are stored, gap-free.
-    group = [_Waiting(keyed(record, "2031-01-01", key)) for record, key in
+    group = [waiting_on(registry, keyed(record, "2031-01-01", key)) for record, key in
              (("frontex", "d"), ("fsb-border-guard-service", "a"), ("eu", "e"))]
     registry.writer._queue.extend(group)
     registry.writer._write_group()
