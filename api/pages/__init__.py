@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NotFoundPath
 
 from api.auth import check_reader
@@ -34,12 +34,13 @@ HINTS = {
 
 
 def install(app: Flask) -> None:
-    """Serve the pages (and /docs from vendored RapiDoc) in this app; an unknown path asked
-    for by a browser is a 404 page in the site's layout."""
+    """Serve the pages (and /docs from vendored RapiDoc) in this app; an unknown path (or a
+    method a path does not take) asked for by a browser is a 404 (405) page in the site's layout."""
     from api.pages import answers, views  # noqa: F401  (routes)
 
     app.register_blueprint(blp)
     app.register_error_handler(NotFoundPath, _unknown_path)
+    app.register_error_handler(MethodNotAllowed, _method_not_allowed)
 
 
 def wants_a_page() -> bool:
@@ -58,6 +59,14 @@ def _unknown_path(error: NotFoundPath) -> Response:
     if not wants_a_page():
         return from_http_exception(error)
     return error_page(404, error.name, f"there is no page at {request.path}")
+
+
+def _method_not_allowed(error: MethodNotAllowed) -> Response:
+    if not wants_a_page():
+        return from_http_exception(error)
+    allowed = ", ".join(error.valid_methods or ())
+    return error_page(405, error.name, f"{request.path} does not take {request.method}; it takes {allowed}",
+                      headers={"Allow": allowed})
 
 
 @blp.before_request

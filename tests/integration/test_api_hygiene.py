@@ -183,3 +183,18 @@ def test_an_unknown_path_is_a_page_for_a_browser_and_a_problem_for_an_api_client
     # A page's own answers are as before: a missing record is a page, a missing asset too.
     assert http.get("/agreements/no-such-agreement", headers={"Accept": BROWSER}).mimetype == "text/html"
     assert http.get("/assets/no-such.css").status_code == 404
+
+
+def test_a_method_a_path_does_not_take_is_a_page_for_a_browser_and_a_problem_for_an_api_client(
+        client: tuple[FlaskClient, dict[str, str]]) -> None:
+    http, auth = client
+    before = head(http)
+    page = http.post("/agreements", data="x=1", headers={"Accept": BROWSER})  # a form posted to a page
+    assert page.status_code == 405 and page.mimetype == "text/html"
+    assert "GET" in page.headers["Allow"] and 'class="site"' in page.get_data(as_text=True)
+    assert "does not take POST" in page.get_data(as_text=True)
+    for path, accept in (("/v1/agreements", BROWSER), ("/agreements", "*/*"), ("/agreements", "application/json")):
+        answer = http.delete(path, headers={**auth, "Accept": accept})
+        assert answer.status_code == 405 and answer.mimetype == "application/problem+json", (path, accept)
+        assert "GET" in answer.headers["Allow"]
+    assert head(http) == before
