@@ -104,6 +104,7 @@ def server(database: str, workers: int = 2, threads: int = 8, timeout: float = 6
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(process, base, timeout, log.name)
+            _wait_until_idle(process.pid, timeout)
             yield base
         finally:
             _stop(process)
@@ -121,6 +122,34 @@ def _wait_until_up(process: subprocess.Popen[bytes], base: str, timeout: float, 
             pass
         time.sleep(0.2)
     raise SystemExit(f"registry serve did not become ready in {timeout:.0f}s:\n{Path(log).read_text()[-3000:]}")
+
+
+def _wait_until_idle(pid: int, timeout: float) -> None:
+    """Until every worker has booted: /readyz answers once one has, and a run started then is
+    served by that worker alone. Booted workers sit idle: wait for half a second of that."""
+    tick = os.sysconf("SC_CLK_TCK")
+    deadline, quiet, last = time.monotonic() + timeout, 0, _cpu_ticks(pid)
+    while time.monotonic() < deadline and quiet < 2:
+        time.sleep(0.25)
+        now = _cpu_ticks(pid)
+        quiet = quiet + 1 if (now - last) / tick < 0.025 else 0
+        last = now
+
+
+def _cpu_ticks(pid: int) -> int:
+    """CPU time of a process and its children (clock ticks); 0 where /proc cannot tell."""
+    total = 0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0
+    for member in (str(pid), *children):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
