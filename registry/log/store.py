@@ -13,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import Environment, register_topic
 from psycopg.sql import SQL, Identifier
+from uuid6 import uuid7
 
 from registry.log.database import Cursor, Database, ensure_schema
 from registry.settings import StoreConfig
@@ -69,13 +70,13 @@ class Record(Aggregate):
                  sources: list[dict[str, Any]], note: str | None, actor: str) -> Record:
         return cls._create(
             cls.Registered, id=record_uuid(record_id), kind=kind, record_id=record_id,
-            event_id=str(uuid.uuid4()), data=data, sources=sources, note=note, actor=actor,
+            event_id=_event_id(), data=data, sources=sources, note=note, actor=actor,
         )
 
     def record(self, type: str, valid: str | None, data: dict[str, Any],
                sources: list[dict[str, Any]], note: str | None, actor: str) -> Recorded:
         self.trigger_event(
-            self.Recorded, event_id=str(uuid.uuid4()), type=type, valid=valid,
+            self.Recorded, event_id=_event_id(), type=type, valid=valid,
             data=data, sources=sources, note=note, actor=actor,
         )
         return self.pending_events[-1]  # type: ignore[return-value]
@@ -137,6 +138,12 @@ class RegistryStore(Application[uuid.UUID]):
         if cache is not None:
             for record in records:
                 cache.put(record.id, record)
+
+
+def _event_id() -> str:
+    """A new event's id: a UUID whose first bits are the time of writing (RFC 9562 version 7),
+    so that the log's index of ids grows at its end instead of at a random page each write."""
+    return str(uuid7())
 
 
 def _hex(originator_id: uuid.UUID | str) -> str:

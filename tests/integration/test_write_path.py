@@ -8,6 +8,7 @@ import hashlib
 import signal
 import threading
 import time
+import uuid
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -56,6 +57,20 @@ def test_a_commit_returns_the_logged_envelope_and_stores_everything_together(reg
     # PostgreSQL: right after it): reads see the write.
     assert committed.views_applied is True
     assert registry.reader.view(AGREEMENT, dt.date(2030, 6, 1), None)["status"] == "terminated"
+
+
+def test_event_ids_are_version_7_uuids_that_grow_in_the_order_events_are_written(registry: Registry) -> None:
+    # New ids start with the time of writing, so the log's index of ids grows at its end
+    # (a random id would land on a random page of it at every write).
+    seed(registry)
+    before = registry.reader.events(0, 1000)["items"]
+    registry.append("agreements", AGREEMENT, {"type": "suspended", "valid": "2030", "extent": "whole"}, EDITOR)
+    registry.append("agreements", AGREEMENT, {"type": "terminated", "valid": "2031"}, EDITOR)
+    envelopes = registry.reader.events(len(before), 10)["items"]
+    ids = [uuid.UUID(envelope["id"]) for envelope in before + envelopes]
+    assert {each.version for each in ids} == {7}
+    assert ids == sorted(ids, key=lambda each: each.bytes)
+    assert len(set(ids)) == len(ids)
 
 
 def test_a_stale_record_commits_nothing(registry: Registry) -> None:
