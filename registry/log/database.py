@@ -84,7 +84,8 @@ class Cursor:
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows into a registry table (`table` is its bare name), many of them the
-        fastest way the engine has: COPY on PostgreSQL (outside a pipeline, which cannot COPY)."""
+        fastest way the engine has: COPY on PostgreSQL for many (outside a pipeline, which cannot
+        COPY), else INSERTs of many rows each."""
         if not rows:
             return
         name = self.database.sql(f"{{{table}}}", self.version)
@@ -94,21 +95,23 @@ class Cursor:
                 for row in rows:
                     copy.write_row(row)
             return
-        if self.database.engine == "sqlite" and len(rows) > 1:
+        if len(rows) > 1:
             self._insert_many_a_statement(name, columns, rows)
             return
         self.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
 
     def _insert_many_a_statement(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """SQLite: up to ROWS_A_STATEMENT rows in each INSERT, so that each row does not cost a
-        statement step of its own (the step releases the GIL and takes SQLite's mutexes)."""
+        """Up to ROWS_A_STATEMENT rows in each INSERT, so that each row does not cost a statement of
+        its own: on SQLite a step (which releases the GIL and takes SQLite's mutexes), on
+        PostgreSQL a statement the server parses and runs, and psycopg's work for each."""
         width = len(columns)
         size = max(1, min(ROWS_A_STATEMENT, SQLITE_VARIABLES // width))
-        one = f"({', '.join('?' * width)})"
+        mark = "?" if self.database.engine == "sqlite" else "%s"
+        one = f"({', '.join([mark] * width)})"
         start = 0
         while start < len(rows):
             # Full statements, then the rest in halves (64, 32, … rows): a few statement texts
-            # a table, which SQLite's statement cache keeps prepared.
+            # a table, which SQLite's statement cache and psycopg keep prepared.
             left = len(rows) - start
             count = size if left >= size else 1 << (left.bit_length() - 1)
             part = rows[start:start + count]

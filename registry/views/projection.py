@@ -56,6 +56,7 @@ from registry.views.tables import (
     track,
     tracked_position,
     tracking_name,
+    update_heads,
 )
 
 REFRESH_BY_REBUILD = 10_000  # events behind, and more than the views hold: rebuilding is faster
@@ -361,9 +362,7 @@ class _Batch:
         cursor.executemany(
             "UPDATE {view_segments} SET sys_to = ? WHERE record = ? AND valid_from = ? AND sys_to = ?", self.closed)
         insert_segments(cursor, self.segments)
-        cursor.executemany(
-            "UPDATE {heads} SET head = ? WHERE record = ?",
-            [(dump_head(self.heads[record]), record) for record in sorted(self.changed)])
+        update_heads(cursor, [(record, dump_head(self.heads[record])) for record in sorted(self.changed)])
         insert_timeline(cursor, self.timeline)
         add_facets(cursor, self.facets)
         insert_evidence(cursor, self.evidence)

@@ -57,6 +57,15 @@ def add_facets(cursor: Cursor, rows: Iterable[tuple[str, str, str, str]]) -> Non
     cursor.executemany(
         "INSERT INTO {record_facets} (kind, facet, value, record) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (kind, facet, value, record) DO NOTHING", sorted(set(rows)))
+def update_heads(cursor: Cursor, rows: list[tuple[str, str]]) -> None:
+    """Set the heads of records, given as (record, head): on PostgreSQL in one statement."""
+    if cursor.database.engine == "postgres" and len(rows) > 1:
+        cursor.execute("UPDATE {heads} AS h SET head = v.head FROM unnest(?::text[], ?::text[]) AS v (record, head)"
+                       " WHERE h.record = v.record", ([record for record, _ in rows], [head for _, head in rows]))
+        return
+    cursor.executemany("UPDATE {heads} SET head = ? WHERE record = ?", [(head, record) for record, head in rows])
+
+
 def insert_evidence(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
     cursor.insert_rows("evidence", EVIDENCE_COLUMNS, rows)
 
