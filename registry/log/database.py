@@ -17,6 +17,7 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, OperationalError
 from eventsourcing.utils import Environment
 
+from registry.log.sqlite import Checkpointer
 from registry.settings import StoreConfig
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {table}: a table of the registry's, schema-qualified
@@ -167,6 +168,9 @@ class Database:
         self.datastore = datastore
         self.config = config
         self._writers = WriterQueue(config.sqlite_path if config.engine == "sqlite" else "")
+        # On a store file (not in memory, which keeps no write-ahead log), beside the writers' lock.
+        self.checkpointer = Checkpointer(datastore.pool.db_name, datastore.pool.lock_timeout or 5.0) \
+            if self._writers.path else None
         self.engine = config.engine
         self.schema = config.schema
         self._sql: dict[tuple[str, int | None], str] = {}
@@ -177,6 +181,11 @@ class Database:
         (no tables are made); `name` is the event store's application name."""
         env = Environment(name, config.library_env())
         return cls(InfrastructureFactory.construct(env).datastore, config)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        """Stop the checkpointer (SQLite); the connections are the event store's to close."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
     def table(self, name: str) -> str:
         return f'"{self.schema}".{name}' if self.engine == "postgres" else name
@@ -234,6 +243,8 @@ class Database:
                         raw_conn.rollback()
                         raise
                     raw_conn.commit()
+                    if self.checkpointer is not None:
+                        self.checkpointer.committed()
                 except sqlite3.IntegrityError as error:
                     raise IntegrityError(error) from error
                 except sqlite3.OperationalError as error:

@@ -104,6 +104,10 @@ class RegistryStore(Application[uuid.UUID]):
         super().__init__(env=env)
         self.database = Database(self.factory.datastore, config)  # type: ignore[attr-defined]
 
+    def close(self) -> None:
+        self.database.close()
+        super().close()
+
     def construct_env(self, name: str, env: Any = None) -> Any:
         # The store is configured by StoreConfig alone, not by stray process variables.
         return Environment(name, dict(env or {}))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from registry.bootstrap import bootstrap
-from registry.log.sqlite import StatementCachingPool
+from registry.log.sqlite import CHECKPOINT_BACKSTOP, StatementCachingPool
 from registry.settings import Settings
 
 
@@ -55,5 +56,43 @@ def test_many_rows_go_in_few_statements_each_row_once(tmp_path: Path, count: int
         assert stored == rows
         inserts = [s for s in statements if s.startswith("INSERT")]
         assert len(inserts) == count // 100 + bin(count % 100).count("1")  # 100 a statement, then halves
+    finally:
+        registry.close()
+
+
+def test_the_write_ahead_log_is_copied_into_the_store_by_the_checkpointer_not_by_commits(tmp_path: Path) -> None:
+    # A commit checkpoints itself only past CHECKPOINT_BACKSTOP pages (40 MB); a batch of a few
+    # hundred records writes a few hundred, which only the checkpointer's thread copies into the
+    # store file, after the commit.
+    path = tmp_path / "store.db"
+    registry = bootstrap(Settings(database=str(path)))
+    try:
+        with registry.database.read() as cursor:
+            assert cursor.execute("PRAGMA wal_autocheckpoint").scalar() == CHECKPOINT_BACKSTOP
+        checkpointer = registry.database.checkpointer
+        assert checkpointer is not None
+        time.sleep(0.2)  # any checkpoint of the store's creation is done
+        before, done = path.stat().st_size, checkpointer.checkpoints
+        registry.batch({"writes": [
+            {"op": "register", "collection": "organisations", "body": {"id": f"agency-{n}", "name": f"Agency {n}"}}
+            for n in range(400)]}, "registry-editor")
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + 256 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= before + 256 * 1024
+        assert checkpointer.checkpoints > done
+        assert registry.reader.view("agency-399", None, None)["name"] == "Agency 399"
+    finally:
+        registry.close()
+    thread = checkpointer._thread
+    assert thread is not None and not thread.is_alive()  # stopped with the store
+
+
+def test_a_store_in_memory_has_no_checkpointer() -> None:
+    registry = bootstrap(Settings(database=":memory:"))
+    try:
+        assert registry.database.checkpointer is None
+        registry.batch({"writes": [{"op": "register", "collection": "organisations",
+                                    "body": {"id": "agency", "name": "Agency"}}]}, "registry-editor")
     finally:
         registry.close()
