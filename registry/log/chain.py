@@ -15,8 +15,10 @@ from registry.log.database import Cursor
 from registry.log.merkle import add_leaves
 from registry.log.reader import GENESIS
 
-__all__ = ["GENESIS", "ChainBroken", "VersionSkipped", "append_imported", "append_to_log", "canonical",
+__all__ = ["GENESIS", "ChainBroken", "EntryText", "VersionSkipped", "append_imported", "append_to_log", "canonical",
            "envelope_hash"]
+
+LOGGED = ("position", "prev_hash", "recorded_at")  # what the log adds to an entry, in key order
 
 
 def canonical(value: Any) -> bytes:
@@ -28,23 +30,56 @@ def envelope_hash(envelope: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in envelope.items() if k != "hash"})).hexdigest()
 
 
+class EntryText:
+    """An entry's canonical JSON, made before the log's write lock is taken, in the pieces that
+    fall between the keys the log adds; `hash()` joins them with those keys' values, giving
+    `envelope_hash` of the envelope without encoding the entry again."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, entry: Mapping[str, Any]) -> None:
+        pieces: list[list[str]] = [[] for _ in range(len(LOGGED) + 1)]
+        for key in sorted(entry):
+            if key in LOGGED or key == "hash":
+                continue
+            gap = sum(key > logged for logged in LOGGED)
+            pieces[gap].append(_pair(key, entry[key]))
+        self.pieces = [",".join(piece) for piece in pieces]
+
+    def hash(self, position: int, prev_hash: str, recorded_at: str) -> str:
+        first, *rest = self.pieces
+        parts = [first] if first else []
+        for key, value, piece in zip(LOGGED, (position, prev_hash, recorded_at), rest, strict=True):
+            parts.append(_pair(key, value))
+            if piece:
+                parts.append(piece)
+        return hashlib.sha256(("{" + ",".join(parts) + "}").encode()).hexdigest()
+
+
+def _pair(key: str, value: Any) -> str:
+    return json.dumps(key, ensure_ascii=False) + ":" + json.dumps(value, sort_keys=True, separators=(",", ":"),
+                                                                  ensure_ascii=False)
+
+
 def append_to_log(cursor: Cursor, entries: Sequence[Mapping[str, Any]],
-                  head: Mapping[str, Any] | None = None, leaves: bool = True) -> list[dict[str, Any]]:
+                  head: Mapping[str, Any] | None = None, leaves: bool = True,
+                  texts: Sequence[EntryText] | None = None) -> list[dict[str, Any]]:
     """Give entries their positions, `recorded_at` and hashes, store them, and return the envelopes.
 
     Runs inside the transaction that stores the events, after the store's write
     lock is held, so positions are gap-free and in commit order. `head`: the log's
     newest entry, when the caller has it at hand. `leaves=False`: the caller adds the
     envelopes to the Merkle tree itself (`merkle.add_leaves`), before the transaction ends.
+    `texts`: the entries' canonical JSON, made beforehand (else here).
     """
     head = head if head is not None else reader.head(cursor)
     position, prev_hash = head["position"], head["hash"]
     recorded_at = max(utc_now(), head["recorded_at"] or "")
     stored = []
-    for entry in entries:
+    for entry, text in zip(entries, texts if texts is not None else map(EntryText, entries), strict=True):
         position += 1
         envelope = {**entry, "position": position, "recorded_at": recorded_at, "prev_hash": prev_hash}
-        envelope["hash"] = prev_hash = envelope_hash(envelope)
+        envelope["hash"] = prev_hash = text.hash(position, prev_hash, recorded_at)
         stored.append(envelope)
     _insert(cursor, stored)
     if leaves:

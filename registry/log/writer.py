@@ -34,7 +34,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError
 
 from registry.log import reader
-from registry.log.chain import append_imported, append_to_log
+from registry.log.chain import EntryText, append_imported, append_to_log
 from registry.log.database import Cursor
 from registry.log.merkle import add_leaves
 from registry.log.store import Record, RegistryStore
@@ -93,6 +93,7 @@ ApplyViews = Callable[[Cursor, list[dict[str, Any]]], bool]
 class _Waiting:
     commit: Commit
     stored: list[Any]  # the commit's events as the library stores them, made before queueing
+    texts: list[EntryText]  # its entries' canonical JSON, also made before queueing
     done: bool = False
     committed: Committed | None = None
     error: BaseException | None = None
@@ -143,7 +144,7 @@ class LogWriter:
         """Store the commit's events, durably. Raises the library's IntegrityError when a record
         moved on meanwhile or the idempotency key was taken (nothing of this commit is stored),
         and OperationalError when the store is unavailable."""
-        waiting = _Waiting(commit, self._stored_events(commit))  # encoded here, not while holding the store's lock
+        waiting = self._prepared(commit)
         with self._turn:
             self._queue.append(waiting)
             holds_turn = not self._writing
@@ -198,14 +199,12 @@ class LogWriter:
                 self.store.lock_log(cursor)
                 group = self._take_group()
                 head = reader.head(cursor)
-                stored = [waiting.stored for waiting in group]
-                together = self._write_together(cursor, group, stored, head) if len(group) > 1 else None
+                together = self._write_together(cursor, group, head) if len(group) > 1 else None
                 if together is not None:
                     outcomes = list(together)
                 else:  # alone, or one of the group was refused: each commit on its own
                     for index, waiting in enumerate(group):
-                        outcome = self._write_one(cursor, waiting.commit, stored[index], head,
-                                                  f"commit_{index}" if len(group) > 1 else None)
+                        outcome = self._write_one(cursor, waiting, head, f"commit_{index}" if len(group) > 1 else None)
                         outcomes.append(outcome)
                         if isinstance(outcome, list):
                             head = outcome[-1]
@@ -252,6 +251,11 @@ class LogWriter:
             except Exception:
                 logger.exception("the writer's counters could not be updated")
 
+    def _prepared(self, commit: Commit) -> _Waiting:
+        """The commit as it waits in the queue: its events and entries encoded here, not while
+        holding the store's lock."""
+        return _Waiting(commit, self._stored_events(commit), [EntryText(entry) for entry in commit.entries])
+
     def _stored_events(self, commit: Commit) -> list[Any]:
         """The commit's events as the library stores them, in log order (taken from its records once)."""
         order = {entry["id"]: index for index, entry in enumerate(commit.entries)}
@@ -259,15 +263,15 @@ class LogWriter:
                         key=lambda event: order[event.event_id])  # type: ignore[attr-defined]  # log order
         return [self.store.mapper.to_stored_event(event) for event in events]
 
-    def _write_together(self, cursor: Cursor, group: list[_Waiting], stored: list[list[Any]],
+    def _write_together(self, cursor: Cursor, group: list[_Waiting],
                         head: dict[str, Any]) -> list[list[dict[str, Any]]] | None:
         """Store the whole group in a statement per table; the envelopes of each commit. None,
         with nothing stored, when the store refuses any of it (a record moved on, a key taken)."""
         cursor.execute("SAVEPOINT group_together")
         try:
-            self.store.insert_stored(cursor, [event for events in stored for event in events])
+            self.store.insert_stored(cursor, [event for waiting in group for event in waiting.stored])
             envelopes = append_to_log(cursor, [entry for waiting in group for entry in waiting.commit.entries],
-                                      head, leaves=False)
+                                      head, leaves=False, texts=[text for waiting in group for text in waiting.texts])
             split, start = [], 0
             for waiting in group:
                 split.append(envelopes[start:start + len(waiting.commit.entries)])
@@ -282,15 +286,16 @@ class LogWriter:
         cursor.execute("RELEASE SAVEPOINT group_together")
         return split
 
-    def _write_one(self, cursor: Cursor, commit: Commit, stored: list[Any], head: dict[str, Any],
+    def _write_one(self, cursor: Cursor, waiting: _Waiting, head: dict[str, Any],
                    savepoint: str | None) -> list[dict[str, Any]] | BaseException:
         """Store one commit; a refused one leaves nothing (rolled back to `savepoint`, or with
         the whole transaction when it is the only commit, by raising `_Refused`)."""
+        commit = waiting.commit
         if savepoint:
             cursor.execute(f"SAVEPOINT {savepoint}")
         try:
-            self.store.insert_stored(cursor, stored)
-            envelopes = append_to_log(cursor, commit.entries, head, leaves=False)
+            self.store.insert_stored(cursor, waiting.stored)
+            envelopes = append_to_log(cursor, commit.entries, head, leaves=False, texts=waiting.texts)
             if commit.idempotency is not None:
                 _remember(cursor, [(commit.idempotency, envelopes[-1]["recorded_at"])])
         except INTEGRITY_ERRORS as error:

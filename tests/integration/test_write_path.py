@@ -137,8 +137,8 @@ def prepared(registry: Registry, record_id: str, valid: str) -> Commit:
 
 
 def waiting_on(registry: Registry, commit: Commit) -> _Waiting:
-    """The commit as `LogWriter.commit` queues it: with its events encoded."""
-    return _Waiting(commit, registry.writer._stored_events(commit))
+    """The commit as `LogWriter.commit` queues it: with its events and entries encoded."""
+    return registry.writer._prepared(commit)
 
 
 def test_in_a_group_a_conflicting_commit_fails_alone(registry: Registry) -> None:
@@ -167,7 +167,8 @@ def test_a_group_is_stored_together_with_its_keys_and_written_one_by_one_when_a_
     one_by_one: list[Commit] = []
     write_one = registry.writer._write_one
     monkeypatch.setattr(registry.writer, "_write_one",
-                        lambda cursor, commit, *rest: one_by_one.append(commit) or write_one(cursor, commit, *rest))
+                        lambda cursor, waiting, *rest: one_by_one.append(waiting.commit)
+                        or write_one(cursor, waiting, *rest))
 
     def keyed(record_id: str, valid: str, key: str) -> Commit:
         commit = prepared(registry, record_id, valid)
